@@ -1,0 +1,63 @@
+"""Checkpoint files: written atomically, holding only plain data, loadable with weights_only=True.
+
+A checkpoint is Lightning's dict (`state_dict`, optimizer and loop states, `hyper_parameters` =
+the resolved config as a plain dict) plus `ema` (the EMA weights) and `codefusion` (format
+marker and the tokenizer as a JSON string), so sampling needs nothing but the file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+FORMAT = "codefusion-checkpoint-v1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or not CodeFusion's; reported in one line."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """torch.save to a temporary file in the same directory, fsync, then rename over the target:
+    a crash at any point leaves either the previous checkpoint or the new one, never half a file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        atomic_save(checkpoint, path)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a CodeFusion checkpoint safely (weights_only=True), with one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or not a torch file): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("codefusion", {}).get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a CodeFusion checkpoint (no '{FORMAT}' marker)")
+    return ckpt

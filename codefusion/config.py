@@ -1,0 +1,280 @@
+"""One typed configuration schema for every run.
+
+A run's configuration is the dataclass defaults below, merged with one or more YAML files and
+then `key=value` command-line overrides (OmegaConf structured config). An unknown key or a value
+of the wrong type stops the run at start-up with a one-line `ConfigError` naming the key.
+
+Defaults are the paper's choices (CodeFusion, EMNLP 2023); every point the paper is silent on is
+a field here with its default and the reason written next to it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported to the user in one line."""
+
+
+@dataclass
+class DataConfig:
+    """Where the (utterance, code) pairs come from and how they are tokenized."""
+
+    # "synthetic_cf": the embedded generator of NL -> CF-rule pairs (no files needed);
+    # "jsonl": DATA_DIR/<language>/{train,valid,test}.jsonl written by data_prep/prepare_benchmarks.py.
+    source: Literal["synthetic_cf", "jsonl"] = "jsonl"
+    data_dir: Optional[str] = None  # root written by prepare_benchmarks.py (source=jsonl)
+    language: Literal["python", "bash", "cf"] = "python"
+    synthetic_train: int = 20000  # sizes of the synthetic splits (source=synthetic_cf)
+    synthetic_valid: int = 500
+    synthetic_test: int = 500
+    synthetic_seed: int = 0
+    max_nl_len: int = 64  # encoder input length in tokens, incl. </s> (paper: not stated)
+    max_code_len: int = 128  # n, the fixed length of the diffused program (paper: 128)
+    # Longer examples are either cut to the length ("truncate") or left out ("skip"); both are
+    # counted and reported per split, never silent.
+    overflow: Literal["truncate", "skip"] = "truncate"
+    cache_dir: Optional[str] = None  # tokenized `datasets` cache; default ~/.cache/codefusion
+    num_workers: int = 0
+
+
+@dataclass
+class TokenizerConfig:
+    """The code/utterance tokenizer (one vocabulary for both, as in CodeT5)."""
+
+    # Hub name (Salesforce/codet5-small) or a local directory holding vocab.json + merges.txt
+    # (the CodeT5 BPE files) or a saved tokenizer. The 100 <extra_id_*> sentinels are added so
+    # the vocabulary is 32,100 as on the hub.
+    name_or_path: Optional[str] = None
+    # When name_or_path is null: train a byte-level BPE of this size on the training split
+    # (the quickstart's way to need no file outside the project).
+    train_vocab_size: int = 2000
+
+
+@dataclass
+class ModelConfig:
+    """Network sizes. The paper gives the layer counts and width; the rest is silent."""
+
+    # Encoder E: T5EncoderModel from a hub name or local path; null builds a fresh
+    # codet5-small-sized encoder from the fields below (no pretrained weights on these machines).
+    encoder_name_or_path: Optional[str] = None
+    encoder_d_model: int = 512
+    encoder_layers: int = 6
+    encoder_heads: int = 8
+    encoder_d_ff: int = 2048
+    encoder_d_kv: int = 64
+    d_model: int = 512  # width of the denoiser N and decoder D (paper: 512)
+    # Dimension of the continuous code embedding x0 = L(y). Paper: not stated; 128 follows GENIE
+    # and Diffusion-LM, whose low-dimensional embeddings are easier to denoise.
+    embed_dim: int = 128
+    denoiser_layers: int = 10  # paper: 10
+    decoder_layers: int = 6  # paper: 6
+    n_heads: int = 8
+    d_ff: int = 2048
+    dropout: float = 0.1
+    # Head H shares its weight with the embedding L (logits = D_s . L^T): the decoder is trained
+    # to land on L(y), so the nearest embedding by dot product is the natural classifier.
+    tie_head: bool = True
+
+
+@dataclass
+class DiffusionConfig:
+    schedule: Literal["sqrt", "linear", "cosine"] = "sqrt"  # paper: sqrt
+    num_timesteps: int = 1200  # T (paper: 1200)
+    # What the denoiser predicts: "eps" (paper) or "x0" (every peer codebase; see LESSONS.md).
+    parameterization: Literal["eps", "x0"] = "eps"
+
+
+@dataclass
+class LossConfig:
+    """L_t = w_diffusion ||eps_hat - eps|| + w_decoder ||D_s - L(y)|| - w_ce log p(y | D_s)."""
+
+    w_diffusion: float = 1.0
+    w_decoder: float = 1.0
+    w_ce: float = 1.0
+    # Target padding: "include" models the whole fixed-length sequence, pads included (the paper
+    # pads to n and cuts generations at the first pad, so pads must be predicted); "exclude"
+    # counts only the code tokens and the </s> that ends them.
+    target_padding: Literal["include", "exclude"] = "include"
+    # The paper: "the noise error trains N; ||D_s - L(y)|| trains D and L". True keeps the
+    # decoder and CE terms from back-propagating into the denoiser through pred_x0.
+    detach_pred_x0: bool = True
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4  # paper: AdamW, lr 5e-4, no weight decay
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 1000  # paper: not stated
+    decay: Literal["linear", "cosine", "constant"] = "linear"  # after warm-up, to 0 at max_steps
+    grad_clip: float = 1.0  # paper: not stated
+    ema_decay: float = 0.9999  # paper: not stated; EMA weights are used for validation/sampling
+
+
+@dataclass
+class TrainConfig:
+    name: str = "codefusion"
+    # Run directory; null -> runs/<name>-<time> (the same for every process of a DDP run).
+    run_dir: Optional[str] = None
+    seed: int = 0
+    max_steps: int = 100000
+    global_batch_size: int = 64  # paper: 64
+    per_device_batch_size: int = 64  # gradient accumulation = global / (per_device * world)
+    val_every_n_steps: int = 2000
+    limit_val_batches: int = 50  # validation batches per check (loss and token accuracy)
+    val_decode_examples: int = 8  # validation examples denoised and printed as text
+    val_sample_steps: int = 100  # DDPM steps (respaced, exact) for validation decoding
+    checkpoint_every_n_steps: int = 1000  # last.ckpt refresh interval
+    monitor: str = "val/loss"  # best checkpoint by this validation metric
+    monitor_mode: Literal["min", "max"] = "min"
+    ckpt_path: Optional[str] = None  # resume this run exactly from a Lightning checkpoint
+    init_from: Optional[str] = None  # start from another run's weights (pre-training -> fine-tuning)
+    init_from_weights: Literal["ema", "raw"] = "ema"
+    tensorboard: bool = False
+    log_every_n_steps: int = 50
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to lightning.Trainer unchanged."""
+
+    accelerator: str = "auto"
+    devices: Any = "auto"  # int, list of ids, or "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"  # "ddp" for many GPUs or nodes
+    precision: str = "32-true"  # "bf16-mixed" for bf16 mixed precision
+
+
+@dataclass
+class EvalConfig:
+    """Generation on a held-out split at the end of train.py."""
+
+    split: Literal["none", "valid", "test"] = "none"
+    num_examples: int = 200  # held-out examples generated (0 = all)
+    sample_steps: int = 1200  # DDPM steps; fewer is a respaced, exact subsequence
+    batch_size: int = 64
+    show: int = 5  # how many (utterance, generated code) pairs to print
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def world_size(self) -> int:
+        """Processes that share the global batch: devices per node x nodes."""
+        devices = self.trainer.devices
+        if isinstance(devices, (list, tuple)):
+            n = len(devices)
+        elif isinstance(devices, str) and devices.strip() not in ("auto", "-1"):
+            n = len([d for d in devices.split(",") if d.strip()]) if "," in devices else int(devices)
+        elif isinstance(devices, int) and devices > 0:
+            n = devices
+        else:  # "auto" / -1: every visible accelerator, or one CPU process
+            import torch
+
+            use_gpu = self.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+            n = torch.cuda.device_count() if use_gpu else 1
+        return n * self.trainer.num_nodes
+
+    def grad_accumulation(self) -> int:
+        """Gradient accumulation steps that make the global batch from the per-device batch."""
+        per_step = self.train.per_device_batch_size * self.world_size()
+        if self.train.global_batch_size % per_step:
+            raise ConfigError(
+                f"train.global_batch_size={self.train.global_batch_size} is not a multiple of "
+                f"train.per_device_batch_size x world size = {per_step}"
+            )
+        return self.train.global_batch_size // per_step
+
+    def validate(self) -> None:
+        """Checks that need more than one field; types and names are checked by OmegaConf."""
+        positive = {
+            "data.max_nl_len": self.data.max_nl_len,
+            "data.max_code_len": self.data.max_code_len,
+            "diffusion.num_timesteps": self.diffusion.num_timesteps,
+            "train.max_steps": self.train.max_steps,
+            "train.global_batch_size": self.train.global_batch_size,
+            "train.per_device_batch_size": self.train.per_device_batch_size,
+            "model.d_model": self.model.d_model,
+            "model.embed_dim": self.model.embed_dim,
+            "eval.sample_steps": self.eval.sample_steps,
+            "train.val_sample_steps": self.train.val_sample_steps,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key} must be positive, got {value}")
+        if self.model.d_model % self.model.n_heads:
+            raise ConfigError(f"model.d_model={self.model.d_model} is not divisible by model.n_heads={self.model.n_heads}")
+        if self.data.source == "jsonl" and not self.data.data_dir:
+            raise ConfigError("data.source=jsonl needs data.data_dir (the --out of data_prep/prepare_benchmarks.py)")
+        for key in ("eval.sample_steps", "train.val_sample_steps"):
+            steps = self.eval.sample_steps if key == "eval.sample_steps" else self.train.val_sample_steps
+            if steps > self.diffusion.num_timesteps:
+                raise ConfigError(f"{key}={steps} exceeds diffusion.num_timesteps={self.diffusion.num_timesteps}")
+        if not 0.0 <= self.optim.ema_decay < 1.0:
+            raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.optim.ema_decay}")
+        self.grad_accumulation()
+
+
+def load_config(yaml_files: list[str] | tuple[str, ...] = (), overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults <- each YAML file in order <- `key=value` overrides; validated, typed `Config`."""
+    merged = OmegaConf.structured(Config)
+    for path in yaml_files:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"{path}: {_omegaconf_message(e)}") from None
+        except Exception as e:  # YAML syntax errors
+            raise ConfigError(f"{path}: cannot parse YAML ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+    try:
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"command line: {_omegaconf_message(e)}") from None
+    cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    cfg.validate()
+    return cfg
+
+
+def _omegaconf_message(e: OmegaConfBaseException) -> str:
+    key = getattr(e, "full_key", None)
+    first = str(e).splitlines()[0]
+    if "Key '" in first and "not in" in first:
+        return f"unknown config key '{key}'"
+    return f"bad value for '{key}': {first}" if key else first
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain nested dict (only str/int/float/bool/None/list) - safe for weights_only checkpoints."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict[str, Any]) -> Config:
+    """Rebuild a typed `Config` from `to_dict` output (e.g. from a checkpoint), tolerating keys
+    added to the schema since the checkpoint was written."""
+    merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(d))
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def save_yaml(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))

@@ -1,0 +1,135 @@
+"""LightningDataModule: splits -> tokenized datasets -> batches.
+
+Batches are dicts: `src_ids` (B, S) long, `src_mask` (B, S) bool (True on real tokens),
+`code_ids` (B, n) long (code, </s>, <pad>...), `code_mask` (B, n) bool (True on code and </s>).
+
+Shuffling is a pure function of (seed, epoch), sharded over the DDP ranks by the sampler itself;
+on resume from a mid-epoch checkpoint the batches already trained on are skipped, so
+`ckpt_path=` continues with exactly the batches an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler
+from transformers import PreTrainedTokenizerBase
+
+from codefusion.config import DataConfig
+from codefusion.data.examples import DataError, SplitReport, check_rows, read_jsonl, tokenize_split
+
+SPLITS = ("train", "valid", "test")
+
+
+def load_split_rows(cfg: DataConfig, split: str, report: SplitReport) -> list[dict[str, Any]]:
+    """Raw (id, nl, code) rows of one split, from the synthetic generator or prepared JSONL."""
+    if cfg.source == "synthetic_cf":
+        from codefusion.data.synthetic_cf import make_splits
+
+        splits = make_splits(cfg.synthetic_train, cfg.synthetic_valid, cfg.synthetic_test, seed=cfg.synthetic_seed)
+        return check_rows(splits[split], report)
+    root = Path(cfg.data_dir or "")
+    path = root / cfg.language / f"{split}.jsonl"
+    if not root.is_dir():
+        raise DataError(f"data directory not found: {root} (make it with data_prep/prepare_benchmarks.py --out {root})")
+    return read_jsonl(path, report)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """Indices shuffled by (seed, epoch), this rank's shard, minus `skip` leading indices."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
+        self.n, self.seed, self.rank, self.world_size, self.shuffle = n, seed, rank, world_size, shuffle
+        self.epoch = 0
+        self.skip = 0  # indices to skip once (mid-epoch resume)
+        self.per_rank = n // world_size  # equal shards: DDP ranks must step together
+
+    def set_epoch(self, epoch: int) -> None:  # called by Lightning at every epoch start
+        if epoch != self.epoch:
+            self.skip = 0
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        shard = order[self.rank : self.per_rank * self.world_size : self.world_size]
+        skip, self.skip = self.skip, 0
+        return iter(shard[skip:])
+
+    def __len__(self) -> int:
+        return self.per_rank - self.skip
+
+
+def collate(examples: list[dict[str, Any]], pad_id: int, eos_id: int) -> dict[str, torch.Tensor]:
+    """Pad sources to the longest in the batch; code is already fixed length."""
+    src_len = max(len(e["src_ids"]) for e in examples)
+    src = torch.full((len(examples), src_len), pad_id, dtype=torch.long)
+    for i, e in enumerate(examples):
+        src[i, : len(e["src_ids"])] = torch.tensor(e["src_ids"])
+    code = torch.tensor([e["code_ids"] for e in examples], dtype=torch.long)
+    # Code positions up to and including the first </s>; the rest is padding.
+    ends = (code == eos_id).int().argmax(-1, keepdim=True)
+    code_mask = torch.arange(code.shape[1])[None] <= ends
+    return {"src_ids": src, "src_mask": src != pad_id, "code_ids": code, "code_mask": code_mask}
+
+
+class CodeFusionDataModule(L.LightningDataModule):
+    """Tokenized train/valid/test splits of one dataset."""
+
+    def __init__(self, cfg: DataConfig, tokenizer: PreTrainedTokenizerBase, batch_size: int, seed: int = 0,
+                 eval_batch_size: Optional[int] = None) -> None:
+        super().__init__()
+        self.cfg, self.tokenizer, self.batch_size, self.seed = cfg, tokenizer, batch_size, seed
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.datasets: dict[str, Any] = {}
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.reports: dict[str, SplitReport] = {}
+        self._train_sampler: Optional[EpochShuffleSampler] = None
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self.datasets:
+            return
+        for split in SPLITS:
+            report = SplitReport(split)
+            rows = load_split_rows(self.cfg, split, report)
+            if not rows:
+                raise DataError(f"split '{split}' has no usable rows ({report.line()})")
+            self.rows[split] = rows
+            self.datasets[split] = tokenize_split(rows, self.tokenizer, self.cfg.max_nl_len, self.cfg.max_code_len,
+                                                  self.cfg.overflow, report, self.cfg.cache_dir)
+            self.reports[split] = report
+
+    def report_lines(self) -> list[str]:
+        return [r.line() for r in self.reports.values()]
+
+    def _loader(self, split: str, batch_size: int, sampler: Sampler[int]) -> DataLoader:
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        return DataLoader(self.datasets[split].with_format(None, columns=["src_ids", "code_ids"]),
+                          batch_size=batch_size, sampler=sampler, num_workers=self.cfg.num_workers,
+                          collate_fn=lambda ex: collate(ex, pad, eos), drop_last=split == "train")
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        sampler = EpochShuffleSampler(len(self.datasets["train"]), self.seed, rank, world)
+        trainer = self.trainer
+        if trainer is not None and trainer.fit_loop.restarting:
+            # Resuming mid-epoch: skip the batches this epoch already trained on.
+            sampler.epoch = trainer.current_epoch
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            sampler.skip = min(done * self.batch_size, sampler.per_rank)
+        self._train_sampler = sampler
+        return self._loader("train", self.batch_size, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        n = len(self.datasets["valid"])
+        return self._loader("valid", self.eval_batch_size, EpochShuffleSampler(n, 0, rank, world, shuffle=False))

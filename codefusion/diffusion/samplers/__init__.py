@@ -1,0 +1,49 @@
+"""Samplers: one file per sampler, registered by name in `SAMPLERS`.
+
+To add one: subclass `Sampler` in a new file, implement `step_from_pred_x0`, and add a line
+below. tests/test_samplers.py runs every registered sampler through the contract tests and the
+1-D Gaussian exactness test.
+"""
+
+from __future__ import annotations
+
+from codefusion.diffusion.process import GaussianDiffusion
+from codefusion.diffusion.samplers.base import (
+    ModelFn,
+    PredX0Fn,
+    Sampler,
+    StepOutput,
+    StepRecord,
+    sample,
+    sample_loop,
+)
+from codefusion.diffusion.samplers.ddpm import DDPMSampler
+
+SAMPLERS: dict[str, type[Sampler]] = {
+    "ddpm": DDPMSampler,  # the paper's sampler
+}
+
+
+def get_sampler(name: str, process: GaussianDiffusion) -> Sampler:
+    """Build the sampler registered as `name` for `process`; call `set_timesteps` next.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(sorted(SAMPLERS))}")
+    return SAMPLERS[name](process)
+
+
+__all__ = [
+    "SAMPLERS",
+    "DDPMSampler",
+    "ModelFn",
+    "PredX0Fn",
+    "Sampler",
+    "StepOutput",
+    "StepRecord",
+    "get_sampler",
+    "sample",
+    "sample_loop",
+]

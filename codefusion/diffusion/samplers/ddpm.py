@@ -1,0 +1,35 @@
+"""Ancestral DDPM sampling (Ho et al. 2020), exact over any subsequence of timesteps.
+
+From x_t at kept step t to the next kept step s < t, draw
+    x_s ~ q(x_s | x_t, x0 = pred_x0) = N(mean, variance)
+with the exact two-step posterior of `GaussianDiffusion.q_posterior` (variance = the posterior's,
+DDPM's "fixed small" choice). With all T steps this is plain DDPM; with fewer it equals
+improved-diffusion's respaced DDPM, because that recomputes beta for the kept pair as
+1 - alpha_bar_t / alpha_bar_s, which gives the same posterior. The last step (s = -1) returns
+pred_x0 itself: the posterior at the clean end has mean x0 and zero variance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from codefusion.diffusion.samplers.base import Sampler, randn_like
+
+
+class DDPMSampler(Sampler):
+    """Ancestral sampler: x_s = posterior mean + sqrt(posterior variance) * N(0, I)."""
+
+    def step_from_pred_x0(
+        self,
+        pred_x0: torch.Tensor,
+        x_t: torch.Tensor,
+        t: int,
+        s: int,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [-1, t); noise-free when s = -1."""
+        if s < 0:
+            return pred_x0
+        t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long)
+        mean, variance = self.process.q_posterior(pred_x0, x_t, t_batch, s)
+        return mean + variance.sqrt() * randn_like(x_t, generator)

@@ -1,0 +1,107 @@
+"""CodeFusion's networks (paper §3): encoder E, denoiser N, decoder D, head H, embedding L.
+
+Plain `nn.Module`s mapping tensors to tensors; they know nothing about noise, losses or
+Lightning. `codefusion.factory` turns a run config into their constructor arguments.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from codefusion.networks.transformer import BlockStack, CrossKV, timestep_embedding
+
+
+class Denoiser(nn.Module):
+    """N(x_t, t, E_s): predicts eps (or x0) for every code position.
+
+    Full self-attention over x_t, cross-attention to E_s under the source padding mask, and a
+    timestep embedding (sinusoidal -> MLP) added to every position.
+    """
+
+    def __init__(self, embed_dim: int, d_model: int, n_layers: int, n_heads: int, d_ff: int,
+                 d_context: int, max_len: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.time_mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.SiLU(), nn.Linear(4 * d_model, d_model))
+        self.stack = BlockStack(embed_dim, d_model, n_layers, n_heads, d_ff, d_context, max_len, dropout)
+
+    def cross_kv(self, e_s: Tensor) -> CrossKV:
+        return self.stack.cross_kv(e_s)
+
+    def forward(self, x_t: Tensor, t: Tensor, e_s: Tensor, src_mask: Optional[Tensor],
+                kv: CrossKV | None = None) -> Tensor:
+        """x_t: (B, n, embed_dim); t: (B,) long in [0, T); e_s: (B, S, d_context);
+        src_mask: bool (B, S), True on real source tokens. Returns (B, n, embed_dim)."""
+        temb = self.time_mlp(timestep_embedding(t, self.d_model))[:, None, :]  # (B, 1, d_model)
+        return self.stack.run(x_t, temb, e_s, src_mask, kv)
+
+
+class Decoder(nn.Module):
+    """D(x̂0, E_s) -> D_s: every position sees all others (and the utterance) before the head."""
+
+    def __init__(self, embed_dim: int, d_model: int, n_layers: int, n_heads: int, d_ff: int,
+                 d_context: int, max_len: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.stack = BlockStack(embed_dim, d_model, n_layers, n_heads, d_ff, d_context, max_len, dropout)
+
+    def forward(self, x0: Tensor, e_s: Tensor, src_mask: Optional[Tensor]) -> Tensor:
+        """x0: (B, n, embed_dim) -> D_s: (B, n, embed_dim)."""
+        return self.stack.run(x0, None, e_s, src_mask)
+
+
+class CodeFusion(nn.Module):
+    """The five networks together, with the small glue the training and sampling code shares."""
+
+    def __init__(self, encoder: nn.Module, denoiser: Denoiser, decoder: Decoder,
+                 vocab_size: int, embed_dim: int, tie_head: bool = True) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.denoiser = denoiser
+        self.decoder = decoder
+        # Unit-variance init puts x0 on the scale of the Gaussian noise (Diffusion-LM does the same).
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        nn.init.normal_(self.embedding.weight, std=1.0)
+        self.head = nn.Linear(embed_dim, vocab_size, bias=not tie_head)
+        if tie_head:
+            self.head.weight = self.embedding.weight
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
+        """E_s = E(s): (B, S) token ids -> (B, S, d_context)."""
+        return self.encoder(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
+
+    def embed(self, y: Tensor) -> Tensor:
+        """x0 = L(y): (B, n) -> (B, n, embed_dim)."""
+        return self.embedding(y)
+
+    def logits(self, x0: Tensor, e_s: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """D + H: (B, n, embed_dim) -> D_s (B, n, embed_dim) and logits (B, n, vocab)."""
+        d_s = self.decoder(x0, e_s, src_mask)
+        return d_s, self.head(d_s)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Unique parameters (a tied weight counts once)."""
+    return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values())
+
+
+def parameter_report(model: CodeFusion) -> dict[str, int]:
+    """Parameters per component; the head shares L's weight when tied, so counts it as 0."""
+    tied = model.head.weight is model.embedding.weight
+    report = {
+        "encoder": count_parameters(model.encoder),
+        "denoiser": count_parameters(model.denoiser),
+        "decoder": count_parameters(model.decoder),
+        "embedding": count_parameters(model.embedding),
+        "head": 0 if tied else count_parameters(model.head),
+    }
+    report["total"] = count_parameters(model)
+    return report
+
+
+@torch.no_grad()
+def nearest_tokens(x: Tensor, embedding: Tensor) -> Tensor:
+    """Nearest vocabulary embedding (L2) for every position: (B, n, d) -> (B, n) ids."""
+    dist = (x.pow(2).sum(-1, keepdim=True) - 2 * x @ embedding.T + embedding.pow(2).sum(-1))
+    return dist.argmin(-1)

@@ -1,0 +1,158 @@
+"""The LightningModule: the only place where the networks, the diffusion process and the loss meet.
+
+One training step (paper §3.2):
+    E_s = E(s);  x0 = L(y);  t ~ U[0, T);  x_t = q_sample(x0, t, eps)
+    N(x_t, t, E_s) -> eps_hat (or x0_hat) -> pred_x0;   D_s = D(pred_x0, E_s);   logits = H(D_s)
+    loss = w_diffusion ||eps_hat - eps||^2 + w_decoder ||D_s - x0||^2 + w_ce CE(logits, y)
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import lightning as L
+import torch
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
+
+from codefusion.checkpoint import FORMAT
+from codefusion.config import Config, from_dict
+from codefusion.ema import EMA
+from codefusion.factory import build_model, build_process
+from codefusion.generation import decode_code, generate
+from codefusion.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
+
+
+class CodeFusionSystem(L.LightningModule):
+    """Training, validation and checkpoint glue for CodeFusion.
+
+    Args:
+        config: the resolved run config as a plain dict (`codefusion.config.to_dict`).
+        vocab_size: tokenizer vocabulary size (embedding L and head H).
+        tokenizer_json: the tokenizer serialised as a string, stored in checkpoints.
+    """
+
+    def __init__(self, config: dict[str, Any], vocab_size: int, tokenizer_json: str = "") -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["tokenizer_json"])  # plain data only: weights_only-safe
+        self.tokenizer_json = tokenizer_json
+        self.cfg: Config = from_dict(config)
+        self.model = build_model(self.cfg, vocab_size)
+        self.process = build_process(self.cfg)
+        self.ema = EMA(self.model, self.cfg.optim.ema_decay)
+        self.tokenizer: Optional[PreTrainedTokenizerBase] = None  # set by train.py for text logs
+        self._decoded: list[tuple[str, str, str]] = []
+
+    # ---- the loss -------------------------------------------------------------------------
+    def loss_terms(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> dict[str, Tensor]:
+        """Per-example loss terms (B,) plus `t` (B,) and the token accuracy."""
+        src, src_mask, y, y_mask = batch["src_ids"], batch["src_mask"], batch["code_ids"], batch["code_mask"]
+        loss_mask = torch.ones_like(y_mask) if self.cfg.loss.target_padding == "include" else y_mask
+        model, process = self.model, self.process
+        e_s = model.encode(src, src_mask)  # (B, S, D_e)
+        x0 = model.embed(y)  # (B, n, d)
+        t = process.sample_t(y.shape[0], y.device, generator)  # (B,)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = process.q_sample(x0, t, eps)
+        out = model.denoiser(x_t, t, e_s, src_mask)  # eps_hat or x0_hat
+        pred_x0 = process.pred_x0(out, x_t, t)
+        if self.cfg.loss.detach_pred_x0:
+            pred_x0 = pred_x0.detach()
+        d_s, logits = model.logits(pred_x0, e_s, src_mask)
+        return {
+            "diffusion": diffusion_loss(out, process.training_target(x0, eps), loss_mask),
+            "decoder": decoder_loss(d_s, x0, loss_mask),
+            "ce": token_ce(logits, y, loss_mask),
+            "token_acc": token_accuracy(logits.detach(), y, y_mask),
+            "t": t,
+        }
+
+    def total(self, terms: dict[str, Tensor]) -> Tensor:
+        w = self.cfg.loss
+        return w.w_diffusion * terms["diffusion"] + w.w_decoder * terms["decoder"] + w.w_ce * terms["ce"]
+
+    # ---- training -------------------------------------------------------------------------
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # All randomness of a step (t, eps, dropout) is a function of (seed, step, micro-batch,
+        # rank), so `ckpt_path=` resumes exactly: the same draws as an uninterrupted run.
+        seed = hash((self.cfg.train.seed, self.global_step, batch_idx, self.global_rank)) % (2**63)
+        torch.manual_seed(seed)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        terms = self.loss_terms(batch)
+        per_example = self.total(terms)
+        loss = per_example.mean()
+        bs = per_example.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        for name in ("diffusion", "decoder", "ce", "token_acc"):
+            self.log(f"train/{name}", terms[name].mean(), batch_size=bs)
+        for q, value in quartile_means(per_example.detach(), terms["t"], self.process.num_timesteps).items():
+            self.log(f"train/loss_q{q}", value, batch_size=bs)
+        return loss
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.ema.update(self.model)
+
+    def configure_optimizers(self) -> Any:
+        o, max_steps = self.cfg.optim, self.cfg.train.max_steps
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+        def lr_factor(step: int) -> float:
+            if step < o.warmup_steps:
+                return (step + 1) / o.warmup_steps
+            frac = min(1.0, (step - o.warmup_steps) / max(1, max_steps - o.warmup_steps))
+            return {"constant": 1.0, "linear": 1.0 - frac, "cosine": 0.5 * (1 + math.cos(math.pi * frac))}[o.decay]
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ---- validation (EMA weights) ---------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self.ema.swap(self.model)
+        self._decoded = []
+
+    def on_validation_epoch_end(self) -> None:
+        self.ema.swap(self.model)
+        if self._decoded:
+            exact = sum(ref == gen for _, ref, gen in self._decoded) / len(self._decoded)
+            self.log("val/decoded_exact_match", exact, sync_dist=True)
+            if self.global_rank == 0:
+                print(f"\nvalidation samples at step {self.global_step} ({self.cfg.train.val_sample_steps} DDPM steps):")
+                for nl, ref, gen in self._decoded[:4]:
+                    print(f"  nl:  {nl}\n  ref: {ref}\n  gen: {gen}")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed * 7919 + batch_idx)
+        terms = self.loss_terms(batch, generator=g)
+        bs = batch["code_ids"].shape[0]
+        self.log("val/loss", self.total(terms).mean(), prog_bar=True, batch_size=bs, sync_dist=True)
+        for name in ("diffusion", "decoder", "ce", "token_acc"):
+            self.log(f"val/{name}", terms[name].mean(), batch_size=bs, sync_dist=True)
+        want = self.cfg.train.val_decode_examples - len(self._decoded)
+        if want > 0 and self.tokenizer is not None:
+            self._decode_examples(batch, want, g)
+
+    def _decode_examples(self, batch: dict[str, Tensor], n: int, g: torch.Generator) -> None:
+        tok = self.tokenizer
+        assert tok is not None
+        src, mask = batch["src_ids"][:n], batch["src_mask"][:n]
+        out = generate(self.model, self.process, src, mask, self.cfg.data.max_code_len, tok.eos_token_id,
+                       steps=self.cfg.train.val_sample_steps, generator=g)
+        pad_frac = (out.tokens[:, 0] == tok.pad_token_id).float().mean()
+        self.log("val/pad_fraction", pad_frac, batch_size=n, sync_dist=True)
+        for i in range(src.shape[0]):
+            nl = tok.decode(src[i][mask[i]].tolist(), skip_special_tokens=True)
+            ref = decode_code(tok, batch["code_ids"][i].tolist())
+            self._decoded.append((nl, ref, decode_code(tok, out.tokens[i, 0].tolist())))
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ema"] = self.ema.state_dict()
+        checkpoint["codefusion"] = {"format": FORMAT, "tokenizer_json": self.tokenizer_json}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "ema" in checkpoint:
+            self.ema.load_state_dict(checkpoint["ema"])
+        self.tokenizer_json = checkpoint.get("codefusion", {}).get("tokenizer_json", self.tokenizer_json)

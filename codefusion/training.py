@@ -1,0 +1,192 @@
+"""What train.py does, as functions: run directory, tokenizer, data, system, Trainer, evaluation."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+from transformers import PreTrainedTokenizerBase
+
+from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
+from codefusion.config import Config, save_yaml, to_dict
+from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
+from codefusion.data.examples import SplitReport
+from codefusion.data.tokenizer import tokenizer_to_json
+from codefusion.factory import build_tokenizer, run_tokenizer_dir
+from codefusion.generation import decode_code, generate
+from codefusion.networks.codefusion import parameter_report
+from codefusion.system import CodeFusionSystem
+
+RUN_DIR_ENV = "CODEFUSION_RUN_DIR"  # shared with the processes Lightning's DDP launcher starts
+
+
+def rank_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def say(msg: str) -> None:
+    if rank_zero():
+        print(msg, flush=True)
+
+
+def resolve_run_dir(cfg: Config) -> Path:
+    """Explicit `train.run_dir`, else the one the launching process chose, else runs/<name>-<id>
+    where <id> is the SLURM job / torchrun run id when there is one (same in every process)."""
+    if cfg.train.run_dir:
+        run_dir = cfg.train.run_dir
+    elif os.environ.get(RUN_DIR_ENV):
+        run_dir = os.environ[RUN_DIR_ENV]
+    else:
+        job = os.environ.get("SLURM_JOB_ID") or os.environ.get("TORCHELASTIC_RUN_ID", "none")
+        stamp = job if job != "none" else time.strftime("%Y%m%d-%H%M%S")
+        run_dir = f"runs/{cfg.train.name}-{stamp}"
+    os.environ[RUN_DIR_ENV] = run_dir
+    return Path(run_dir)
+
+
+def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
+    texts: Optional[list[str]] = None
+    if not cfg.tokenizer.name_or_path:
+        rows = load_split_rows(cfg.data, "train", SplitReport("train"))
+        texts = [r["nl"] for r in rows] + [r["code"] for r in rows]
+    tok = build_tokenizer(cfg, texts)
+    if rank_zero():
+        tok.save_pretrained(run_tokenizer_dir(run_dir))
+    return tok
+
+
+def init_from(system: CodeFusionSystem, path: str, which: str) -> dict[str, list[str]]:
+    """Load another run's weights (EMA or raw) into `system`, tolerating a different head/vocab:
+    returns and prints what was loaded, missing, unexpected and skipped for a shape mismatch."""
+    ckpt = load_checkpoint(path)
+    source = ckpt["ema"]["weights"] if which == "ema" and "ema" in ckpt else {
+        k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    own = system.model.state_dict()
+    loadable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    report = {
+        "loaded": sorted(loadable),
+        "missing": sorted(k for k in own if k not in source),
+        "unexpected": sorted(k for k in source if k not in own),
+        "shape_mismatch": sorted(k for k in source if k in own and own[k].shape != source[k].shape),
+    }
+    system.model.load_state_dict(loadable, strict=False)
+    system.ema = type(system.ema)(system.model, system.cfg.optim.ema_decay)  # restart EMA from them
+    say(f"init_from {path} ({which} weights): loaded {len(report['loaded'])} tensors; "
+        + "; ".join(f"{k} {len(v)}{': ' + ', '.join(v[:5]) if v else ''}" for k, v in report.items() if k != "loaded"))
+    return report
+
+
+class SaveLastOnEnd(Callback):
+    """Write checkpoints/last.ckpt when fit ends, whatever the checkpoint interval."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
+    accum = cfg.grad_accumulation()
+    ckpt_dir = run_dir / "checkpoints"
+    loggers: list[Logger] = [CSVLogger(str(run_dir), name="logs", version="")]
+    if cfg.train.tensorboard:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=False,
+                        every_n_train_steps=cfg.train.checkpoint_every_n_steps, enable_version_counter=False),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step}", monitor=cfg.train.monitor,
+                        mode=cfg.train.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
+        SaveLastOnEnd(ckpt_dir / "last.ckpt"),
+        LearningRateMonitor(logging_interval="step"),
+        *(extra_callbacks or []),
+    ]
+    t = cfg.trainer
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        precision=t.precision, max_steps=cfg.train.max_steps, max_epochs=-1,
+        accumulate_grad_batches=accum, gradient_clip_val=cfg.optim.grad_clip or None,
+        val_check_interval=cfg.train.val_every_n_steps * accum, check_val_every_n_epoch=None,
+        limit_val_batches=cfg.train.limit_val_batches, num_sanity_val_steps=0,
+        log_every_n_steps=cfg.train.log_every_n_steps, logger=loggers, callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, default_root_dir=str(run_dir),
+        enable_progress_bar=rank_zero() and os.environ.get("CODEFUSION_PROGRESS", "1") == "1",
+        enable_model_summary=False,
+    )
+
+
+@torch.no_grad()
+def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Config, out_path: Path) -> float:
+    """Generate code for held-out utterances with the EMA weights; print some, return exact match
+    and write the predictions (sample.py's schema) to `out_path`."""
+    split, tok = cfg.eval.split, dm.tokenizer
+    ds, rows = dm.datasets[split], dm.rows[split]
+    n = len(ds) if cfg.eval.num_examples <= 0 else min(cfg.eval.num_examples, len(ds))
+    device = next(system.parameters()).device
+    system.ema.swap(system.model)
+    system.eval()
+    g = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    loader = dm._loader(split, cfg.eval.batch_size, range(n))  # type: ignore[arg-type]
+    records, i = [], 0
+    for batch in loader:
+        out = generate(system.model, system.process, batch["src_ids"].to(device), batch["src_mask"].to(device),
+                       cfg.data.max_code_len, tok.eos_token_id, steps=cfg.eval.sample_steps, generator=g)
+        for b in range(out.tokens.shape[0]):
+            ref = decode_code(tok, batch["code_ids"][b].tolist())
+            code = decode_code(tok, out.tokens[b, 0].tolist())
+            records.append({"id": rows[i]["id"], "nl": rows[i]["nl"], "reference": ref,
+                            "candidates": [{"code": code, "score": float(out.score[b, 0])}]})
+            i += 1
+    system.ema.swap(system.model)
+    exact = sum(r["candidates"][0]["code"] == r["reference"] for r in records) / max(1, len(records))
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    os.replace(tmp, out_path)
+    say(f"\nheld-out {split} examples ({cfg.eval.sample_steps} DDPM steps, EMA weights):")
+    for r in records[: cfg.eval.show]:
+        mark = "OK " if r["candidates"][0]["code"] == r["reference"] else "   "
+        say(f"  {mark}nl:  {r['nl']}\n     gen: {r['candidates'][0]['code']}\n     ref: {r['reference']}")
+    say(f"exact match on {len(records)} held-out {split} examples: {exact:.1%}  (predictions: {out_path})")
+    return exact
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    """Train (and optionally evaluate) one run; returns a summary dict."""
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    run_dir = resolve_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero():
+        save_yaml(cfg, run_dir / "config.yaml")
+    tok = make_tokenizer(cfg, run_dir)
+    dm = CodeFusionDataModule(cfg.data, tok, cfg.train.per_device_batch_size, seed=cfg.train.seed)
+    dm.setup()
+    for line in dm.report_lines():
+        say(f"data {line}")
+    system = CodeFusionSystem(to_dict(cfg), vocab_size=len(tok), tokenizer_json=tokenizer_to_json(tok))
+    system.tokenizer = tok
+    params = parameter_report(system.model)
+    say("parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()))
+    say(f"batch: global {cfg.train.global_batch_size} = per-device {cfg.train.per_device_batch_size} "
+        f"x world {cfg.world_size()} x gradient accumulation {cfg.grad_accumulation()}")
+    if cfg.train.init_from and not cfg.train.ckpt_path:
+        init_from(system, cfg.train.init_from, cfg.train.init_from_weights)
+    if cfg.train.ckpt_path and not Path(cfg.train.ckpt_path).is_file():
+        raise CheckpointError(f"checkpoint not found: {cfg.train.ckpt_path}")
+    trainer = build_trainer(cfg, run_dir)
+    say(f"run directory: {run_dir}")
+    start = time.time()
+    trainer.fit(system, datamodule=dm, ckpt_path=cfg.train.ckpt_path, weights_only=True)
+    summary: dict[str, Any] = {"run_dir": str(run_dir), "params": params, "train_seconds": time.time() - start,
+                               "global_step": trainer.global_step}
+    say(f"trained {trainer.global_step} steps in {summary['train_seconds']:.0f} s")
+    if cfg.eval.split != "none" and trainer.is_global_zero:
+        summary["exact_match"] = evaluate_heldout(system, dm, cfg, run_dir / f"predictions_{cfg.eval.split}.jsonl")
+    return summary
