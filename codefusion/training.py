@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,7 +14,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerBase
 
-from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
+from codefusion.checkpoint import AtomicCheckpointIO, load_checkpoint
 from codefusion.config import Config, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import SplitReport
@@ -22,6 +23,11 @@ from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation import decode_code, generate
 from codefusion.networks.codefusion import parameter_report
 from codefusion.system import CodeFusionSystem
+
+# The data module skips the batches already trained on when resuming mid-epoch (see
+# EpochShuffleSampler), which Lightning cannot see; its warning that the resume is unreliable
+# does not apply here (tests/test_training.py::test_resume_is_exact checks it is exact).
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
 RUN_DIR_ENV = "CODEFUSION_RUN_DIR"  # shared with the processes Lightning's DDP launcher starts
 
@@ -67,11 +73,12 @@ def init_from(system: CodeFusionSystem, path: str, which: str) -> dict[str, list
     ckpt = load_checkpoint(path)
     source = ckpt["ema"]["weights"] if which == "ema" and "ema" in ckpt else {
         k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    own = system.model.state_dict()
+    own = system.model.state_dict()  # includes aliases of tied weights (head = embedding ...)
+    unique = [n for n, _ in system.model.named_parameters()] + [n for n, _ in system.model.named_buffers()]
     loadable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     report = {
         "loaded": sorted(loadable),
-        "missing": sorted(k for k in own if k not in source),
+        "missing": sorted(k for k in unique if k not in source),
         "unexpected": sorted(k for k in source if k not in own),
         "shape_mismatch": sorted(k for k in source if k in own and own[k].shape != source[k].shape),
     }
@@ -83,23 +90,27 @@ def init_from(system: CodeFusionSystem, path: str, which: str) -> dict[str, list
 
 
 class SaveLastOnEnd(Callback):
-    """Write checkpoints/last.ckpt when fit ends, whatever the checkpoint interval."""
+    """Write checkpoints/last.ckpt after the final optimizer step, whatever the interval.
+
+    Saved from on_train_batch_end (where ModelCheckpoint saves too), not on_train_end: by then
+    Lightning has closed the epoch, and a resume from that state would skip the epoch's rest."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.save_checkpoint(self.path, weights_only=False)
 
 
 def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
     accum = cfg.grad_accumulation()
     ckpt_dir = run_dir / "checkpoints"
-    loggers: list[Logger] = [CSVLogger(str(run_dir), name="logs", version="")]
+    loggers: list[Logger] = [CSVLogger(str(run_dir), name="logs")]
     if cfg.train.tensorboard:
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
+        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard"))
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=False,
                         every_n_train_steps=cfg.train.checkpoint_every_n_steps, enable_version_counter=False),
@@ -160,6 +171,11 @@ def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Co
 
 def run(cfg: Config) -> dict[str, Any]:
     """Train (and optionally evaluate) one run; returns a summary dict."""
+    # Checkpoints named in the config are checked first: a typo fails in a second, not after
+    # the data is tokenized.
+    for path in (cfg.train.ckpt_path, cfg.train.init_from):
+        if path:
+            load_checkpoint(path)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     run_dir = resolve_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +194,6 @@ def run(cfg: Config) -> dict[str, Any]:
         f"x world {cfg.world_size()} x gradient accumulation {cfg.grad_accumulation()}")
     if cfg.train.init_from and not cfg.train.ckpt_path:
         init_from(system, cfg.train.init_from, cfg.train.init_from_weights)
-    if cfg.train.ckpt_path and not Path(cfg.train.ckpt_path).is_file():
-        raise CheckpointError(f"checkpoint not found: {cfg.train.ckpt_path}")
     trainer = build_trainer(cfg, run_dir)
     say(f"run directory: {run_dir}")
     start = time.time()

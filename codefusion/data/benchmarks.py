@@ -183,7 +183,7 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def clean_row(record: Any, language: str) -> tuple[dict[str, Any] | None, str | None]:
+def clean_row(record: Any, language: str, keep_empty_code: bool = False) -> tuple[dict[str, Any] | None, str | None]:
     """Validate one official record and convert it to the output schema.
 
     Returns (row, None) or (None, reason). A null utterance is returned as `nl = None` so that
@@ -199,7 +199,7 @@ def clean_row(record: Any, language: str) -> tuple[dict[str, Any] | None, str | 
     if not isinstance(code, str):
         return None, "non-string code"
     code = code.rstrip("\r\n")
-    if not code.strip():
+    if not code.strip() and not keep_empty_code:
         return None, "empty code"
     if nl is not None and not isinstance(nl, str):
         return None, "non-string utterance"
@@ -218,13 +218,16 @@ def clean_row(record: Any, language: str) -> tuple[dict[str, Any] | None, str | 
 
 
 def clean_split(
-    records: list[Any], language: str, conala: list[dict[str, Any]] | None = None
+    records: list[Any], language: str, conala: list[dict[str, Any]] | None = None, keep_empty_code: bool = False
 ) -> SplitResult:
-    """Clean every record of one official split, repairing null CoNaLa utterances if possible."""
+    """Clean every record of one official split, repairing null CoNaLa utterances if possible.
+
+    The test split keeps rows with empty gold code (CF test ID 740) so it stays the official
+    split, row for row; the training code skips and counts such rows when it reads them."""
     result = SplitResult()
     intents = match_conala_intents(records, conala) if conala is not None else {}
     for index, record in enumerate(records):
-        row, reason = clean_row(record, language)
+        row, reason = clean_row(record, language, keep_empty_code)
         rid = record.get("ID") if isinstance(record, dict) else None
         if row is not None and row["nl"] is None:
             if index in intents:
@@ -319,7 +322,8 @@ def prepare(
     }
     for language, splits in official.items():
         results = {
-            s: clean_split(recs, language, conala[s] if (conala and language == "python") else None)
+            s: clean_split(recs, language, conala[s] if (conala and language == "python") else None,
+                           keep_empty_code=s == "test")
             for s, recs in splits.items()
         }
         train, valid = carve_valid(results["train"].rows, valid_fraction, seed, language)

@@ -62,7 +62,9 @@ class EpochShuffleSampler(Sampler[int]):
         return iter(shard[skip:])
 
     def __len__(self) -> int:
-        return self.per_rank - self.skip
+        # The full shard even while skipping: Lightning's batch index continues from the resume
+        # point, so the epoch still ends after len // batch_size batches.
+        return self.per_rank
 
 
 def collate(examples: list[dict[str, Any]], pad_id: int, eos_id: int) -> dict[str, torch.Tensor]:

@@ -19,6 +19,8 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.data.tokenizer import tokenizer_fingerprint
 
+datasets.disable_progress_bars()  # the per-split report line says what happened
+
 
 class DataError(ValueError):
     """A data problem (missing file, unreadable split), reported in one line."""

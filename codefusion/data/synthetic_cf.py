@@ -120,20 +120,22 @@ def _two_numbers(rng: random.Random) -> tuple[str, str]:
             return a, b
 
 
-def _pick(rng: random.Random, tpls: str, **slots: str) -> str:
-    """One of the "|"-separated templates with the given slots filled."""
-    return _fill(rng.choice(tpls.split("|")), **slots)
-
-
 def _fill(tpl: str, **slots: str) -> str:
     for k, v in slots.items():
         tpl = tpl.replace("{" + k + "}", v)
     return tpl
 
 
-def _phrase(op: str, n: str, rng: random.Random, composable: bool = False) -> str:
-    # Number-first phrases ("{n} or more") read badly inside AND/OR/NOT.
-    return _fill(rng.choice([p for p in NUM_OPS[op][1].split("|") if not (composable and p[0] == "{")]), n=n)
+def _pick(rng: random.Random, tpls: str, **slots: str) -> str:
+    """One of the "|"-separated templates, slots filled."""
+    return _fill(rng.choice(tpls.split("|")), **slots)
+
+
+def _phrase(op: str, n: str, rng: random.Random, composable: bool = False, in_or: bool = False) -> str:
+    # Number-first phrases ("{n} or more") read badly inside AND/OR/NOT, and an OR of phrases
+    # that themselves contain "or" ("equal to or greater than") is needlessly hard to split.
+    ok = [p for p in NUM_OPS[op][1].split("|") if not (composable and p[0] == "{") and not (in_or and " or " in p)]
+    return _fill(rng.choice(ok), n=n)
 
 
 def _num_pred(op: str, *ns: str) -> Pred:
@@ -230,7 +232,7 @@ def _fam_andor(rng: random.Random) -> tuple[str, Pred]:
         a, b = _two_numbers(rng)
         lo, hi = rng.choice(LOWER_OPS), rng.choice(UPPER_OPS)
         (o1, n1), (o2, n2) = ((lo, a), (hi, b)) if fn == "AND" else ((hi, a), (lo, b))
-        p1, p2 = _phrase(o1, n1, rng, True), _phrase(o2, n2, rng, True)
+        p1, p2 = (_phrase(o, n, rng, True, fn == "OR") for o, n in ((o1, n1), (o2, n2)))
         x = f"{p1} and {p2}" if fn == "AND" else rng.choice((f"{p1} or {p2}", f"either {p1} or {p2}"))
         return _pick(rng, "{V} {O} that are {x}|{V} {O} {x}|{V} {O} which are {x}", x=x), \
             _combine(fn, _num_pred(o1, n1), _num_pred(o2, n2))
@@ -406,10 +408,8 @@ def write_splits(out_dir: str | os.PathLike, n_train: int = 20000, n_valid: int 
 def main(argv: Optional[list[str]] = None) -> None:
     ap = argparse.ArgumentParser(description="Write the synthetic NL -> CF-rule splits as JSONL.")
     ap.add_argument("--out", required=True, help="output directory")
-    ap.add_argument("--n-train", type=int, default=20000)
-    ap.add_argument("--n-valid", type=int, default=500)
-    ap.add_argument("--n-test", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
+    for flag, default in (("--n-train", 20000), ("--n-valid", 500), ("--n-test", 500), ("--seed", 0)):
+        ap.add_argument(flag, type=int, default=default)
     a = ap.parse_args(argv)
     for split, path in write_splits(a.out, a.n_train, a.n_valid, a.n_test, a.seed).items():
         print(f"{split}: {path}")

@@ -267,6 +267,8 @@ def _compare_args(name: str, parts: list[str], column: tuple[Arg, ...],
 def _text_argument(name: str, inner: str, has_column: bool) -> Arg:
     """The text operand of TextEquals & co: everything after the optional column, quoted or
     not. Numbers stay text (`TextContains(3000)` looks for the characters "3000")."""
+    if has_column and "," not in inner:
+        raise RuleSyntaxError(f"{name} needs a text after the column")
     rest = (inner.split(",", 1)[1] if has_column else inner).strip()
     if rest[:1] in _QUOTES and rest[:1] and len(rest) >= 2 and rest[-1] == rest[0] \
             and rest[0] not in rest[1:-1]:

@@ -30,7 +30,8 @@ def parser(language: str) -> Parser:
 
 def parse(code: str, language: str) -> Tree:
     """The tree-sitter tree of `code` (`language` is python or bash)."""
-    return parser(language).parse(code.encode("utf-8"))
+    # A lone surrogate (possible in JSON) cannot be encoded: read it as U+FFFD, not a crash.
+    return parser(language).parse(code.encode("utf-8", errors="replace"))
 
 
 def syntax_valid(code: str, language: str) -> bool:

@@ -83,6 +83,10 @@ class BlockStack(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, d_context, dropout) for _ in range(n_layers))
         self.norm_out = nn.LayerNorm(d_model)
         self.proj_out = nn.Linear(d_model, d_io)
+        # Zero-initialised output (as DiT): the decoder starts at D_s = 0, i.e. uniform logits
+        # (cross-entropy ln V), and the denoiser starts predicting the mean.
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)
         self.drop = nn.Dropout(dropout)
 
     def cross_kv(self, context: Tensor) -> CrossKV:

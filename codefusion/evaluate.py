@@ -1,0 +1,117 @@
+"""Score a prediction file with every metric of the CodeFusion paper.
+
+    python -m codefusion.evaluate predictions=runs/bash/test.jsonl
+    python -m codefusion.evaluate predictions=FILE.jsonl language=cf out=metrics.json
+    python -m codefusion.evaluate predictions=FILE.jsonl model=/models/codebert-python encoder=none
+
+Arguments (key=value):
+    predictions  JSONL written by sample.py (or any model writing the same schema); required
+    language     python | bash | cf; detected from the file when omitted
+    out          where to write the JSON report; default: FILE.metrics.json beside the input
+    model        CodeBERTScore model, hub name or local directory; default: code-bert-score's
+                 choice (neulab/codebert-python for Python); scored for Python, or for any
+                 language when given
+    encoder      diversity embedding model, hub name or local directory, or `none`;
+                 default microsoft/codebert-base
+    device       cpu | cuda | cuda:N for the two models; default: cuda when available
+
+It prints the table in the paper's layout and writes the JSON report. A model that cannot be
+loaded (no network, no local copy) is reported as "not computed" with the reason.
+Bad arguments or an unusable file: one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from codefusion.evaluation.languages import check_language
+
+KEYS = ("predictions", "language", "out", "model", "encoder", "device")
+
+
+class UsageError(ValueError):
+    """A command-line mistake; the message is printed as is."""
+
+
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """`key=value` words -> dict; UsageError for anything else or an unknown key."""
+    args: dict[str, str] = {}
+    for word in argv:
+        key, eq, value = word.partition("=")
+        if not eq or not key:
+            raise UsageError(f"expected key=value, got {word!r} (keys: {', '.join(KEYS)})")
+        if key not in KEYS:
+            raise UsageError(f"unknown argument {key!r}; expected one of {', '.join(KEYS)}")
+        args[key] = value
+    if not args.get("predictions"):
+        raise UsageError("missing predictions=FILE.jsonl")
+    device = args.get("device")
+    if device is not None and not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+        raise UsageError(f"device={device!r}: use cpu, cuda or cuda:N")
+    if device and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"device={device} but no CUDA device is visible; use device=cpu")
+    if "language" in args:
+        try:
+            args["language"] = check_language(args["language"])
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+    return args
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically: a crash never leaves a half-written report that looks complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    from codefusion.evaluation.codebert import DEFAULT_ENCODER
+    from codefusion.evaluation.predictions import (
+        PredictionFileError, detect_language, read_predictions,
+    )
+    from codefusion.evaluation.report import format_table, score_predictions
+
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        source = Path(args["predictions"])
+        records, skipped = read_predictions(source)
+        if "language" in args:
+            language, how = args["language"], "language="
+        else:
+            language, how = detect_language(records, source)
+        out = Path(args.get("out") or source.with_suffix(".metrics.json"))
+        if out.exists() and out.is_dir():
+            raise UsageError(f"out={out} is a directory; give a file name")
+    except (UsageError, PredictionFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    encoder = args.get("encoder", DEFAULT_ENCODER)
+    report = score_predictions(records, language, model=args.get("model"),
+                               encoder=None if encoder.lower() == "none" else encoder,
+                               device=args.get("device"))
+    report.update(source=str(source), language_from=how, skipped=skipped)
+    print(format_table(report, source=str(source)))
+    _write_json(out, report)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

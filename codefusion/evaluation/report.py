@@ -1,0 +1,193 @@
+"""Scoring a whole prediction file and printing the paper's table.
+
+`score_predictions` returns a plain-JSON report (percentages in 0..100):
+
+    language, inputs, candidates, skipped
+    primary                      the paper's metric for the language
+    metrics[name] = {"top1", "top3", "top5"}   or {"computed": false, "reason": ...}
+    syntax_valid_top1            % of first-ranked candidates that parse
+    diversity                    mean over inputs of each `diversity()` figure on the top-5
+    execution_modes              CF: how execution match was decided per input
+    seconds                      time per part
+
+Primary metrics: python -> CodeBERTScore F1, bash -> template match, cf -> execution match.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from codefusion.evaluation.bash_template import template_accuracy, template_match
+from codefusion.evaluation.codebert import (
+    DEFAULT_ENCODER, Encoder, ModelUnavailable, codebertscore, load_encoder,
+)
+from codefusion.evaluation.diversity import CachedEncoder, diversity
+from codefusion.evaluation.exact import exact_match
+from codefusion.evaluation.execution import execution_match_detail
+from codefusion.evaluation.predictions import Prediction
+from codefusion.evaluation.syntax import syntax_valid
+from codefusion.evaluation.topk import TOP_KS, mean_top_k
+
+PRIMARY = {"python": "codebertscore_f1", "bash": "template_match", "cf": "execution_match"}
+LABELS = {
+    "codebertscore_f1": "CodeBERTScore F1", "codebertscore_f3": "CodeBERTScore F3",
+    "template_match": "template match", "template_accuracy": "template accuracy",
+    "execution_match": "execution match", "exact_match": "exact match",
+}
+DIVERSITY_K = 5
+
+
+def _topk(per_input: Sequence[Sequence[float]]) -> dict[str, float]:
+    return {f"top{k}": 100.0 * v for k, v in mean_top_k(per_input, TOP_KS).items()}
+
+
+def _per_candidate(records: Sequence[Prediction],
+                   metric: Callable[[str, Prediction], float]) -> list[list[float]]:
+    return [[float(metric(code, r)) for code in r.candidates[:max(TOP_KS)]] for r in records]
+
+
+def score_predictions(records: Sequence[Prediction], language: str, *,
+                      model: str | None = None, encoder: str | Encoder | None = DEFAULT_ENCODER,
+                      device: str | None = None) -> dict[str, Any]:
+    """Every metric of the paper for `records` in `language` (see the module docstring).
+
+    `model` is the CodeBERTScore model (computed for Python, or for any language when given);
+    `encoder` the diversity embedding model (None skips the embedding figures). A model that
+    cannot be loaded makes its figures "not computed" with the reason; nothing is estimated.
+    """
+    seconds: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
+    clock = time.perf_counter()
+    report: dict[str, Any] = {
+        "language": language, "inputs": len(records),
+        "candidates": sum(len(r.candidates) for r in records), "primary": PRIMARY[language],
+        "metrics": metrics, "seconds": seconds,
+    }
+
+    start = time.perf_counter()
+    metrics["exact_match"] = _topk(_per_candidate(
+        records, lambda code, r: exact_match(code, r.reference, language)))
+    seconds["exact_match"] = time.perf_counter() - start
+
+    if language == "bash":
+        start = time.perf_counter()
+        metrics["template_match"] = _topk(_per_candidate(
+            records, lambda code, r: template_match(code, r.reference)))
+        metrics["template_accuracy"] = _topk(_per_candidate(
+            records, lambda code, r: template_accuracy(code, r.reference)))
+        seconds["template_match"] = time.perf_counter() - start
+    if language == "cf":
+        start = time.perf_counter()
+        modes: Counter[str] = Counter()
+
+        def execution(code: str, r: Prediction) -> bool:
+            return execution_match_detail(code, r.reference, r.table)[0]
+        metrics["execution_match"] = _topk(_per_candidate(records, execution))
+        for r in records:
+            modes[execution_match_detail(r.reference, r.reference, r.table)[1]] += 1
+        report["execution_modes"] = dict(modes)
+        seconds["execution_match"] = time.perf_counter() - start
+    if language == "python" or model is not None:
+        start = time.perf_counter()
+        metrics.update(_codebertscore(records, language, model, device))
+        seconds["codebertscore"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    firsts = [r.candidates[0] if r.candidates else "" for r in records]
+    report["syntax_valid_top1"] = 100.0 * sum(syntax_valid(c, language) for c in firsts) / max(
+        1, len(records))
+    seconds["syntax_valid"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    report["diversity"] = _diversity(records, encoder, device)
+    seconds["diversity"] = time.perf_counter() - start
+    seconds["total"] = time.perf_counter() - clock
+    return report
+
+
+def _codebertscore(records: Sequence[Prediction], language: str, model: str | None,
+                   device: str | None) -> dict[str, Any]:
+    """CodeBERTScore F1 and F3 top-k, scored in one batch over every (candidate, reference)."""
+    pairs = [(i, code) for i, r in enumerate(records) for code in r.candidates[:max(TOP_KS)]]
+    try:
+        scores = codebertscore([code for _, code in pairs],
+                               [records[i].reference for i, _ in pairs], language, model=model,
+                               device=device)
+    except ModelUnavailable as error:
+        missing = {"computed": False, "reason": str(error)}
+        return {"codebertscore_f1": dict(missing), "codebertscore_f3": dict(missing)}
+    out: dict[str, Any] = {}
+    for key in ("f1", "f3"):
+        per_input: list[list[float]] = [[] for _ in records]
+        for (i, _), value in zip(pairs, scores[key]):
+            per_input[i].append(value)
+        out[f"codebertscore_{key}"] = {**_topk(per_input), "model": scores["model"]}
+    return out
+
+
+def _diversity(records: Sequence[Prediction], encoder: str | Encoder | None,
+               device: str | None) -> dict[str, Any]:
+    """Mean of each diversity figure over the inputs with at least two candidates."""
+    groups = [r.candidates[:DIVERSITY_K] for r in records if len(r.candidates) >= 2]
+    result: dict[str, Any] = {"inputs": len(groups), "k": DIVERSITY_K}
+    cached: CachedEncoder | None = None
+    if encoder is not None:
+        try:
+            loaded = load_encoder(encoder, device=device) if isinstance(encoder, str) else encoder
+            cached = CachedEncoder(loaded)
+            cached.prime([c for group in groups for c in group])
+        except ModelUnavailable as error:
+            result["embedding"] = {"computed": False, "reason": str(error)}
+    sums: dict[str, float] = {}
+    counts: Counter[str] = Counter()
+    for group in groups:
+        for key, value in diversity(group, encoder=cached).items():
+            if value is not None:
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] += 1
+    for key in sorted(sums):
+        result[key] = sums[key] / counts[key]
+    if encoder is None:
+        result["embedding"] = {"computed": False, "reason": "encoder=none"}
+    return result
+
+
+def _cells(entry: dict[str, Any]) -> str:
+    if entry.get("computed") is False:
+        return f"  not computed: {entry['reason']}"
+    return "".join(f"{entry[f'top{k}']:8.1f}" for k in TOP_KS)
+
+
+def format_table(report: dict[str, Any], source: str = "") -> str:
+    """The report as text in the paper's layout (Tables 1, 2, 3 and 6 for one language)."""
+    lines = [f"CodeFusion evaluation: {report['language']}, {report['inputs']} inputs, "
+             f"{report['candidates']} candidates{'  (' + source + ')' if source else ''}",
+             f"{'metric':<28}{'top-1':>8}{'top-3':>8}{'top-5':>8}"]
+    order = [report["primary"]] + sorted(k for k in report["metrics"] if k != report["primary"])
+    for name in order:
+        entry = report["metrics"].get(name)
+        if entry is not None:
+            tag = " (primary)" if name == report["primary"] else ""
+            lines.append(f"{LABELS.get(name, name) + tag:<28}{_cells(entry)}")
+    lines.append(f"{'syntactically valid (top-1)':<28}{report['syntax_valid_top1']:8.1f} %")
+    div = report["diversity"]
+    if div.get("inputs"):
+        grams = " / ".join(f"{div.get(f'distinct_{n}', float('nan')):.2f}" for n in range(1, 5))
+        lines.append(f"diversity of top-{div['k']} ({div['inputs']} inputs):")
+        lines.append(f"  distinct 1-4-grams         {grams}")
+        if "embedding" in div:
+            lines.append(f"  embedding cosine           not computed ({div['embedding']['reason']})")
+        else:
+            lines.append("  embedding cosine min/max/mean  " + " / ".join(
+                f"{div[f'embedding_cosine_{s}']:.2f}" for s in ("min", "max", "mean")))
+        lines.append("  edit distance min/max/mean " + " / ".join(
+            f"{div[f'edit_distance_{s}']:.2f}" for s in ("min", "max", "mean")))
+    if "execution_modes" in report:
+        modes = ", ".join(f"{k} {v}" for k, v in sorted(report["execution_modes"].items()))
+        lines.append(f"execution match decided by: {modes}")
+    if report.get("skipped"):
+        lines.append(f"skipped lines: {len(report['skipped'])} (first: {report['skipped'][0]})")
+    lines.append(f"scored in {report['seconds']['total']:.1f} s")
+    return "\n".join(lines)
