@@ -148,15 +148,19 @@ def load_encoder(name_or_path: str = DEFAULT_ENCODER, device: str | None = None,
 
     @torch.no_grad()
     def encode(texts: Sequence[str]) -> torch.Tensor:
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer([str(t) for t in texts[start:start + batch_size]], padding=True,
-                              truncation=True, max_length=max_length, return_tensors="pt")
+        texts = [str(t) for t in texts]
+        # Batch similar lengths together: padding to the longest in a batch is most of the cost.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros(len(texts), network.config.hidden_size)
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in index], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
             hidden = network(**batch).last_hidden_state  # (B, L, D)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
-            chunks.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu())
-        width = network.config.hidden_size
-        return torch.cat(chunks) if chunks else torch.zeros(0, width)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)  # (B, D)
+            out[torch.tensor(index)] = pooled.float().cpu()
+        return out
 
     return encode

@@ -108,3 +108,12 @@ def test_cached_encoder_embeds_each_string_once(tiny_model_dir: Path) -> None:
     vectors = cached(["b", "a", "b"])
     assert calls == [2] and vectors.shape == (3, 32)
     assert torch.allclose(vectors[0], encoder(["b"])[0], atol=1e-5)
+
+
+def test_encoder_keeps_the_input_order(tiny_model_dir: Path) -> None:
+    encoder = load_encoder(str(tiny_model_dir), batch_size=2)
+    texts = ["a much longer piece of code = 1", "x", "def f(): pass", "y"]
+    together = encoder(texts)
+    alone = torch.cat([encoder([t]) for t in texts])
+    assert together.shape == (4, 32)
+    assert torch.allclose(together, alone, atol=1e-4)
