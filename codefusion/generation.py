@@ -66,3 +66,30 @@ def decode_code(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> str:
     stop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
     cut = next((i for i, tok in enumerate(ids) if tok in stop), len(ids))
     return tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
+
+
+def load_for_generation(path: str, weights: str = "ema", device: str = "cpu"):
+    """Rebuild (config, model, process, tokenizer) from a checkpoint alone; EMA weights by default.
+
+    Returns a tuple (Config, CodeFusion in eval mode, GaussianDiffusion, tokenizer)."""
+    from codefusion.checkpoint import CheckpointError, load_checkpoint
+    from codefusion.config import from_dict
+    from codefusion.data.tokenizer import tokenizer_from_json
+    from codefusion.factory import build_model, build_process
+
+    ckpt = load_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
+    cfg = from_dict(hp["config"])
+    cfg.model.encoder_name_or_path = None  # the weights come from the checkpoint, not the hub
+    model = build_model(cfg, hp["vocab_size"])
+    if weights == "ema":
+        state = ckpt["ema"]["weights"]
+    else:
+        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    names = {n for n, _ in model.named_parameters()}
+    missing = names - set(state)
+    if missing:
+        raise CheckpointError(f"{path}: {len(missing)} model weights missing, e.g. {sorted(missing)[0]}")
+    model.load_state_dict(state, strict=False)
+    tok = tokenizer_from_json(ckpt["codefusion"]["tokenizer_json"])
+    return cfg, model.to(device).eval(), build_process(cfg), tok
