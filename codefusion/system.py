@@ -84,10 +84,13 @@ class CodeFusionSystem(L.LightningModule):
         loss = per_example.mean()
         bs = per_example.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
-        for name in ("diffusion", "decoder", "ce", "token_acc"):
-            self.log(f"train/{name}", terms[name].mean(), batch_size=bs)
-        for q, value in quartile_means(per_example.detach(), terms["t"], self.process.num_timesteps).items():
-            self.log(f"train/loss_q{q}", value, batch_size=bs)
+        # The breakdown only on the steps the logger writes: each self.log costs ~0.7 ms on a CPU
+        # and the quartiles would sync a GPU at every step.
+        if self.global_step % self.cfg.train.log_every_n_steps == 0:
+            for name in ("diffusion", "decoder", "ce", "token_acc"):
+                self.log(f"train/{name}", terms[name].mean(), batch_size=bs)
+            for q, value in quartile_means(per_example.detach(), terms["t"], self.process.num_timesteps).items():
+                self.log(f"train/loss_q{q}", value, batch_size=bs)
         return loss
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
