@@ -153,8 +153,11 @@ def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Co
         for b in range(out.tokens.shape[0]):
             ref = decode_code(tok, batch["code_ids"][b].tolist())
             code = decode_code(tok, out.tokens[b, 0].tolist())
-            records.append({"id": rows[i]["id"], "nl": rows[i]["nl"], "reference": ref,
-                            "candidates": [{"code": code, "score": float(out.score[b, 0])}]})
+            record = {"id": rows[i]["id"], "nl": rows[i]["nl"], "reference": ref,
+                      "candidates": [{"code": code, "score": float(out.score[b, 0])}]}
+            if "table" in rows[i]:
+                record["table"] = rows[i]["table"]
+            records.append(record)
             i += 1
     system.ema.swap(system.model)
     exact = sum(r["candidates"][0]["code"] == r["reference"] for r in records) / max(1, len(records))

@@ -66,7 +66,7 @@ def read_jsonl(path: str | Path, report: SplitReport) -> list[dict[str, Any]]:
             if reason:
                 report.malformed[reason] += 1
                 continue
-            rows.append({"id": str(row.get("id", f"{path.stem}-{lineno}")), "nl": row["nl"], "code": row["code"]})
+            rows.append(_keep(row, f"{path.stem}-{lineno}"))
     return rows
 
 
@@ -79,7 +79,16 @@ def check_rows(rows: list[dict[str, Any]], report: SplitReport) -> list[dict[str
         if reason:
             report.malformed[reason] += 1
         else:
-            kept.append({"id": str(row.get("id", len(kept))), "nl": row["nl"], "code": row["code"]})
+            kept.append(_keep(row, str(len(kept))))
+    return kept
+
+
+def _keep(row: dict[str, Any], default_id: str) -> dict[str, Any]:
+    """The fields training uses, plus a CF `table` (carried into prediction files for
+    execution match)."""
+    kept = {"id": str(row.get("id", default_id)), "nl": row["nl"], "code": row["code"]}
+    if isinstance(row.get("table"), list):
+        kept["table"] = row["table"]
     return kept
 
 
@@ -116,7 +125,7 @@ def tokenize_split(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBas
     key = _cache_key(rows, tokenizer, max_nl_len, max_code_len)
     cache = Path(cache_dir or Path.home() / ".cache" / "codefusion") / f"{report.name}-{key}.arrow"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    ds = datasets.Dataset.from_list(rows)
+    ds = datasets.Dataset.from_list([{k: r[k] for k in ("id", "nl", "code")} for r in rows])
     ds = ds.map(encode, batched=True, cache_file_name=str(cache), load_from_cache_file=True,
                 desc=f"tokenize {report.name}")
     report.nl_truncated = sum(ds["nl_truncated"])

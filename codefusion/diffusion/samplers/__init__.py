@@ -17,10 +17,14 @@ from codefusion.diffusion.samplers.base import (
     sample,
     sample_loop,
 )
+from codefusion.diffusion.samplers.ddim import DDIMSampler
 from codefusion.diffusion.samplers.ddpm import DDPMSampler
+from codefusion.diffusion.samplers.dpm_solver import DPMSolverPlusPlus2MSampler
 
 SAMPLERS: dict[str, type[Sampler]] = {
     "ddpm": DDPMSampler,  # the paper's sampler
+    "ddim": DDIMSampler,  # eta = 0 (deterministic) by default; DDIMSampler(process, eta=1) is DDPM
+    "dpm_solver++": DPMSolverPlusPlus2MSampler,  # DPM-Solver++(2M): deterministic, second order
 }
 
 
@@ -37,7 +41,9 @@ def get_sampler(name: str, process: GaussianDiffusion) -> Sampler:
 
 __all__ = [
     "SAMPLERS",
+    "DDIMSampler",
     "DDPMSampler",
+    "DPMSolverPlusPlus2MSampler",
     "ModelFn",
     "PredX0Fn",
     "Sampler",
