@@ -4,7 +4,7 @@ second-order solver of the probability-flow ODE in its data-prediction (x0) form
 With alpha = sqrt(alpha_bar), sigma = sqrt(1 - alpha_bar) and lambda = log(alpha / sigma) (half
 the log-SNR, increasing as t decreases), the exact solution of the ODE from t to s < t is
     x_s = (sigma_s / sigma_t) x_t + sigma_s int_{lambda_t}^{lambda_s} e^{lambda} x0(lambda) dlambda.
-Freezing x0 at pred_x0_t gives the first-order step (identical to DDIM with eta = 0), h = lambda_s - lambda_t:
+Freezing x0 at pred_x0_t gives the first-order step (DDIM with eta = 0), h = lambda_s - lambda_t:
     x_s = (sigma_s / sigma_t) x_t - alpha_s expm1(-h) D,    D = pred_x0_t.
 The 2M step instead extrapolates x0 linearly in lambda from the previous kept step p > t
 (h_p = lambda_t - lambda_p, r = h_p / h):
@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from codefusion.diffusion.process import GaussianDiffusion
 from codefusion.diffusion.samplers.base import Sampler
 
 
@@ -35,10 +36,14 @@ class DPMSolverPlusPlus2MSampler(Sampler):
     nothing precedes the first kept step).
     """
 
+    def __init__(self, process: GaussianDiffusion) -> None:
+        super().__init__(process)
+        self._prev: tuple[int, torch.Tensor] | None = None
+
     def set_timesteps(self, num_steps: int) -> None:
         """As `Sampler.set_timesteps`, and forget the previous pred_x0 (new trajectory)."""
         super().set_timesteps(num_steps)
-        self._prev: tuple[int, torch.Tensor] | None = None
+        self._prev = None
 
     def log_alpha_sigma(self, t: int) -> tuple[float, float, float]:
         """(alpha_t, sigma_t, lambda_t) at original step t in [0, T), from the float64 table."""
@@ -55,8 +60,7 @@ class DPMSolverPlusPlus2MSampler(Sampler):
         generator: torch.Generator | None,
     ) -> torch.Tensor:
         """x_t (B, ...) at step t -> x_s (B, ...) at step s in [-1, t). `generator` is unused."""
-        prev = getattr(self, "_prev", None)
-        self._prev = (t, pred_x0)
+        prev, self._prev = self._prev, (t, pred_x0)
         if s < 0:
             return pred_x0  # sigma_s = 0, lambda_s = +inf: the first-order step is pred_x0
         _, sigma_t, lambda_t = self.log_alpha_sigma(t)
@@ -64,7 +68,8 @@ class DPMSolverPlusPlus2MSampler(Sampler):
         h = lambda_s - lambda_t
         d = pred_x0
         # 2M only when the stored pred_x0 is from the kept step right before t on this trajectory.
-        if prev is not None and self._next_timestep.get(prev[0]) == t and prev[1].shape == pred_x0.shape:
+        consecutive = prev is not None and self._next_timestep.get(prev[0]) == t
+        if prev is not None and consecutive and prev[1].shape == pred_x0.shape:
             _, _, lambda_p = self.log_alpha_sigma(prev[0])
             r = (lambda_t - lambda_p) / h
             d = (1.0 + 0.5 / r) * pred_x0 - (0.5 / r) * prev[1]
