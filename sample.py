@@ -1,7 +1,8 @@
 """Generate code with a trained CodeFusion checkpoint.
 
     python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test]
-                     [limit=N] [num_candidates=1] [steps=1200] [seed=0] [batch_size=32]
+                     [limit=N] [num_candidates=1] [sampler=ddpm|ddim|dpm_solver++] [steps=1200]
+                     [seed=0] [batch_size=32]
                      [weights=ema|raw] [device=cpu|cuda] [out=FILE.jsonl]
 
 CPU smoke run on the quickstart's run directory:
@@ -26,8 +27,9 @@ import torch
 
 from codefusion.checkpoint import CheckpointError
 from codefusion.data.examples import DataError
+from codefusion.diffusion import SAMPLERS
 
-KEYS = {"ckpt", "text", "input", "data", "split", "limit", "num_candidates", "steps", "seed", "batch_size",
+KEYS = {"ckpt", "text", "input", "data", "split", "limit", "num_candidates", "sampler", "steps", "seed", "batch_size",
         "weights", "device", "out"}
 
 
@@ -83,6 +85,9 @@ def main(argv: list[str]) -> int:
         steps = int(args.get("steps", process.num_timesteps))
         if not 1 <= steps <= process.num_timesteps:
             raise ValueError(f"steps={steps} must be in [1, {process.num_timesteps}]")
+        sampler = args.get("sampler", "ddpm")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler '{sampler}'; one of {', '.join(sorted(SAMPLERS))}")
     except (ValueError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -96,7 +101,7 @@ def main(argv: list[str]) -> int:
         width = max(map(len, enc))
         src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc], device=device)
         out = generate(model, process, src, src != tok.pad_token_id, cfg.data.max_code_len, tok.eos_token_id,
-                       num_candidates=k, steps=steps, generator=g)
+                       num_candidates=k, steps=steps, sampler=sampler, generator=g)
         for j, r in enumerate(chunk):
             rec = {"id": str(r.get("id", i + j)), "nl": r["nl"], "reference": r.get("code")}
             if "table" in r:
@@ -112,7 +117,7 @@ def main(argv: list[str]) -> int:
         os.replace(tmp, args["out"])
     else:
         sys.stdout.write(text)
-    print(f"{len(records)} inputs, {k} candidates each, {steps} steps, {seconds:.1f} s", file=sys.stderr)
+    print(f"{len(records)} inputs, {k} candidates each, {sampler} {steps} steps, {seconds:.1f} s", file=sys.stderr)
     return 0
 
 
