@@ -2,13 +2,17 @@
 
     python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test]
                      [limit=N] [num_candidates=1] [sampler=ddpm|ddim|dpm_solver++] [steps=1200]
-                     [seed=0] [batch_size=32]
+                     [seed=0] [batch_size=32] [unconditional=false]
                      [weights=ema|raw] [device=cpu|cuda] [out=FILE.jsonl]
 
 CPU smoke run on the quickstart's run directory:
     python sample.py ckpt=runs/quickstart-*/checkpoints/last.ckpt text="highlight cells greater than 42" steps=200
 One GPU:
     python sample.py ckpt=runs/py/checkpoints/last.ckpt data=data split=test device=cuda out=preds.jsonl
+
+Code from noise alone, the quick check of a pre-trained model (E_s is Gaussian noise, resampled
+at every step, as in the pre-training task):
+    python sample.py ckpt=runs/pretrain-cf/checkpoints/last.ckpt unconditional=true num_candidates=10
 
 Needs only the checkpoint (config, tokenizer and EMA weights are inside). Output: one JSON line
 per input with `id`, `nl`, `reference` (when known), `table` (CF inputs) and `candidates`, a list
@@ -30,7 +34,7 @@ from codefusion.data.examples import DataError
 from codefusion.diffusion import SAMPLERS
 
 KEYS = {"ckpt", "text", "input", "data", "split", "limit", "num_candidates", "sampler", "steps", "seed", "batch_size",
-        "weights", "device", "out"}
+        "weights", "device", "out", "unconditional"}
 
 
 def parse(argv: list[str]) -> dict[str, str]:
@@ -49,6 +53,8 @@ def read_inputs(args: dict[str, str]) -> list[dict[str, Any]]:
     """Inputs with a non-empty `nl`; other rows are counted, reported and skipped."""
     if "text" in args:
         return [{"id": "0", "nl": args["text"]}]
+    if args.get("unconditional") == "true" and not ({"input", "data"} & set(args)):
+        return [{"id": "0", "nl": ""}]
     if "input" in args:
         path = Path(args["input"])
     elif "data" in args:
@@ -85,6 +91,7 @@ def main(argv: list[str]) -> int:
         steps = int(args.get("steps", process.num_timesteps))
         if not 1 <= steps <= process.num_timesteps:
             raise ValueError(f"steps={steps} must be in [1, {process.num_timesteps}]")
+        unconditional = args.get("unconditional", "false") == "true"
         sampler = args.get("sampler", "ddpm")
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler '{sampler}'; one of {', '.join(sorted(SAMPLERS))}")
@@ -97,11 +104,15 @@ def main(argv: list[str]) -> int:
     records, start = [], time.time()
     for i in range(0, len(rows), bs):
         chunk = rows[i : i + bs]
-        enc = [tok(r["nl"], add_special_tokens=False).input_ids[: cfg.data.max_nl_len - 1] + [tok.eos_token_id] for r in chunk]
-        width = max(map(len, enc))
-        src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc], device=device)
+        if unconditional:  # no utterance: only the shape of E_s matters, its values are noise
+            src = torch.full((len(chunk), cfg.data.max_nl_len), tok.eos_token_id, device=device)
+        else:
+            enc = [tok(r["nl"], add_special_tokens=False).input_ids[: cfg.data.max_nl_len - 1] + [tok.eos_token_id]
+                   for r in chunk]
+            width = max(map(len, enc))
+            src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc], device=device)
         out = generate(model, process, src, src != tok.pad_token_id, cfg.data.max_code_len, tok.eos_token_id,
-                       num_candidates=k, steps=steps, sampler=sampler, generator=g)
+                       num_candidates=k, steps=steps, sampler=sampler, generator=g, unconditional=unconditional)
         for j, r in enumerate(chunk):
             rec = {"id": str(r.get("id", i + j)), "nl": r["nl"], "reference": r.get("code")}
             if "table" in r:

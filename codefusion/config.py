@@ -28,8 +28,10 @@ class DataConfig:
     """Where the (utterance, code) pairs come from and how they are tokenized."""
 
     # "synthetic_cf": the embedded generator of NL -> CF-rule pairs (no files needed);
-    # "jsonl": DATA_DIR/<language>/{train,valid,test}.jsonl written by data_prep/prepare_benchmarks.py.
-    source: Literal["synthetic_cf", "jsonl"] = "jsonl"
+    # "jsonl": DATA_DIR/<language>/{train,valid,test}.jsonl written by data_prep/prepare_benchmarks.py;
+    # "pretrain": code only, DATA_DIR/pretrain/<language>.jsonl from data_prep/prepare_pretraining.py
+    # (the pre-training tasks of `PretrainConfig`).
+    source: Literal["synthetic_cf", "jsonl", "pretrain"] = "jsonl"
     data_dir: Optional[str] = None  # root written by prepare_benchmarks.py (source=jsonl)
     language: Literal["python", "bash", "cf"] = "python"
     synthetic_train: int = 20000  # sizes of the synthetic splits (source=synthetic_cf)
@@ -109,6 +111,20 @@ class LossConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """Code-only pre-training (paper §3.2, phase 1), used when data.source=pretrain.
+
+    Each example is, at random, (a) unsupervised generation: E_s is replaced by Gaussian noise
+    of the shape the encoded code would have, or (b) code CPD: the code with identifiers and
+    keywords masked goes through the encoder and the target is the original code."""
+
+    p_generation: float = 0.5  # probability of task (a); 1 - p is CPD. Paper: "at random"
+    mask_ratio: float = 0.3  # CPD: share of maskable spans masked (see codefusion/data/masking.py)
+    mask_policy: Literal["token", "span"] = "token"
+    valid_size: int = 500  # rows held out of the corpus for validation (every k-th row)
+
+
+@dataclass
 class OptimConfig:
     lr: float = 5e-4  # paper: AdamW, lr 5e-4, no weight decay
     weight_decay: float = 0.0
@@ -138,6 +154,9 @@ class TrainConfig:
     ckpt_path: Optional[str] = None  # resume this run exactly from a Lightning checkpoint
     init_from: Optional[str] = None  # start from another run's weights (pre-training -> fine-tuning)
     init_from_weights: Literal["ema", "raw"] = "ema"
+    # Components that do not train, e.g. [encoder] in pre-training (paper: the encoder only reads
+    # the masked code). A tied head shares the embedding's weight: freezing either freezes both.
+    freeze: list[str] = field(default_factory=list)
     tensorboard: bool = False
     log_every_n_steps: int = 50
 
@@ -175,6 +194,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def world_size(self) -> int:
         """Processes that share the global batch: devices per node x nodes."""
@@ -223,10 +243,16 @@ class Config:
             raise ConfigError(f"model.d_model={self.model.d_model} is not divisible by model.n_heads={self.model.n_heads}")
         if self.data.source == "jsonl" and not self.data.data_dir:
             raise ConfigError("data.source=jsonl needs data.data_dir (the --out of data_prep/prepare_benchmarks.py)")
-        for key in ("eval.sample_steps", "train.val_sample_steps"):
-            steps = self.eval.sample_steps if key == "eval.sample_steps" else self.train.val_sample_steps
+        for key, steps in (("eval.sample_steps", self.eval.sample_steps), ("train.val_sample_steps", self.train.val_sample_steps)):
             if steps > self.diffusion.num_timesteps:
                 raise ConfigError(f"{key}={steps} exceeds diffusion.num_timesteps={self.diffusion.num_timesteps}")
+        unknown = set(self.train.freeze) - {"encoder", "denoiser", "decoder", "embedding", "head"}
+        if unknown:
+            raise ConfigError(f"train.freeze: unknown component(s) {sorted(unknown)}; use encoder, denoiser, decoder, embedding, head")
+        if not 0.0 <= self.pretrain.p_generation <= 1.0 or not 0.0 <= self.pretrain.mask_ratio <= 1.0:
+            raise ConfigError("pretrain.p_generation and pretrain.mask_ratio must be in [0, 1]")
+        if self.data.source == "pretrain" and not self.data.data_dir:
+            raise ConfigError("data.source=pretrain needs data.data_dir (the --out of data_prep/prepare_pretraining.py)")
         if not 0.0 <= self.optim.ema_decay < 1.0:
             raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.optim.ema_decay}")
         self.grad_accumulation()

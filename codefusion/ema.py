@@ -12,7 +12,8 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
         self.updates = 0
-        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        # Every parameter, frozen ones too: the EMA weights must be a complete model for sampling.
+        self.names = [n for n, _ in model.named_parameters()]
         params = dict(model.named_parameters())
         self.shadow = [params[n].detach().clone().float() for n in self.names]
 

@@ -23,26 +23,36 @@ class Generation:
 @torch.no_grad()
 def generate(model: CodeFusion, process: GaussianDiffusion, src_ids: Tensor, src_mask: Tensor,
              max_code_len: int, eos_id: int, num_candidates: int = 1, steps: int | None = None,
-             sampler: str = "ddpm", generator: torch.Generator | None = None) -> Generation:
+             sampler: str = "ddpm", generator: torch.Generator | None = None,
+             unconditional: bool = False) -> Generation:
     """Denoise `num_candidates` independent noises per input, all in one batch.
 
     src_ids, src_mask: (B, S). The encoder and the denoiser's cross-attention keys/values run
-    once, outside the denoising loop.
+    once, outside the denoising loop. `unconditional` (the pre-training task): E_s is replaced by
+    Gaussian noise of the same shape, resampled at every denoising step (and for the decoder).
     """
     b, k = src_ids.shape[0], num_candidates
     e_s = model.encode(src_ids, src_mask).repeat_interleave(k, dim=0)  # (B*k, S, D)
     mask = src_mask.repeat_interleave(k, dim=0)
-    kv = model.denoiser.cross_kv(e_s)
 
-    def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
-        return model.denoiser(x_t, t, e_s, mask, kv=kv)
+    def noise_like_e_s() -> Tensor:
+        return torch.randn(e_s.shape, generator=generator, device=e_s.device, dtype=e_s.dtype)
+
+    if unconditional:
+        def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
+            return model.denoiser(x_t, t, noise_like_e_s(), mask)
+    else:
+        kv = model.denoiser.cross_kv(e_s)
+
+        def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
+            return model.denoiser(x_t, t, e_s, mask, kv=kv)
 
     smp = get_sampler(sampler, process)
     smp.set_timesteps(steps or process.num_timesteps)
     dim = model.embedding.embedding_dim
     x_T = torch.randn((b * k, max_code_len, dim), generator=generator, device=src_ids.device)
     x0 = sample(model_fn, smp, x_T, generator=generator)
-    _, logits = model.logits(x0, e_s, mask)
+    _, logits = model.logits(x0, noise_like_e_s() if unconditional else e_s, mask)
     logp = logits.float().log_softmax(-1)
     tokens = logp.argmax(-1)  # (B*k, n)
     tok_logp = logp.gather(-1, tokens[..., None]).squeeze(-1)

@@ -1,7 +1,7 @@
 """The LightningModule: the only place where the networks, the diffusion process and the loss meet.
 
 One training step (paper §3.2):
-    E_s = E(s);  x0 = L(y);  t ~ U[0, T);  x_t = q_sample(x0, t, eps)
+    E_s = E(s)  (pre-training: E(masked code), or Gaussian noise for unsupervised generation);  x0 = L(y);  t ~ U[0, T);  x_t = q_sample(x0, t, eps)
     N(x_t, t, E_s) -> eps_hat (or x0_hat) -> pred_x0;   D_s = D(pred_x0, E_s);   logits = H(D_s)
     loss = w_diffusion ||eps_hat - eps||^2 + w_decoder ||D_s - x0||^2 + w_ce CE(logits, y)
 """
@@ -39,6 +39,8 @@ class CodeFusionSystem(L.LightningModule):
         self.cfg: Config = from_dict(config)
         self.model = build_model(self.cfg, vocab_size)
         self.process = build_process(self.cfg)
+        for name in self.cfg.train.freeze:  # e.g. the encoder in pre-training
+            getattr(self.model, name).requires_grad_(False)
         self.ema = EMA(self.model, self.cfg.optim.ema_decay)
         self.tokenizer: Optional[PreTrainedTokenizerBase] = None  # set by train.py for text logs
         self._decoded: list[tuple[str, str, str]] = []
@@ -50,6 +52,9 @@ class CodeFusionSystem(L.LightningModule):
         loss_mask = torch.ones_like(y_mask) if self.cfg.loss.target_padding == "include" else y_mask
         model, process = self.model, self.process
         e_s = model.encode(src, src_mask)  # (B, S, D_e)
+        if "uncond" in batch:  # pre-training task (a): no utterance, E_s is Gaussian noise
+            noise = torch.randn(e_s.shape, generator=generator, device=e_s.device, dtype=e_s.dtype)
+            e_s = torch.where(batch["uncond"][:, None, None], noise, e_s)
         x0 = model.embed(y)  # (B, n, d)
         t = process.sample_t(y.shape[0], y.device, generator)  # (B,)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -140,7 +145,11 @@ class CodeFusionSystem(L.LightningModule):
     def _decode_examples(self, batch: dict[str, Tensor], n: int, g: torch.Generator) -> None:
         tok = self.tokenizer
         assert tok is not None
+        if "uncond" in batch:  # pre-training: decode the CPD rows (masked code -> code)
+            batch = {k: v[~batch["uncond"]] for k, v in batch.items()}
         src, mask = batch["src_ids"][:n], batch["src_mask"][:n]
+        if src.shape[0] == 0:
+            return
         out = generate(self.model, self.process, src, mask, self.cfg.data.max_code_len, tok.eos_token_id,
                        steps=self.cfg.train.val_sample_steps, generator=g)
         pad_frac = (out.tokens[:, 0] == tok.pad_token_id).float().mean()

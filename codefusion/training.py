@@ -18,7 +18,7 @@ from codefusion.checkpoint import AtomicCheckpointIO, load_checkpoint
 from codefusion.config import Config, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import SplitReport
-from codefusion.data.tokenizer import tokenizer_to_json
+from codefusion.data.tokenizer import tokenizer_from_json, tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation import decode_code, generate
 from codefusion.networks.codefusion import parameter_report
@@ -33,7 +33,12 @@ RUN_DIR_ENV = "CODEFUSION_RUN_DIR"  # shared with the processes Lightning's DDP 
 
 
 def rank_zero() -> bool:
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and os.environ.get("NODE_RANK", "0") == "0"
+    """Global rank 0, before the Trainer exists: torchrun sets RANK, srun SLURM_PROCID, and
+    Lightning's own launcher LOCAL_RANK/NODE_RANK."""
+    for var in ("RANK", "SLURM_PROCID"):
+        if var in os.environ:
+            return os.environ[var] == "0"
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def say(msg: str) -> None:
@@ -57,11 +62,18 @@ def resolve_run_dir(cfg: Config) -> Path:
 
 
 def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
-    texts: Optional[list[str]] = None
-    if not cfg.tokenizer.name_or_path:
-        rows = load_split_rows(cfg.data, "train", SplitReport("train"))
-        texts = [r["nl"] for r in rows] + [r["code"] for r in rows]
-    tok = build_tokenizer(cfg, texts)
+    """The named tokenizer; else, when fine-tuning (`init_from`), the one stored with those
+    weights (they only make sense with that exact vocabulary); else a BPE trained on this run's
+    training split. Saved into the run directory."""
+    if not cfg.tokenizer.name_or_path and cfg.train.init_from:
+        tok = tokenizer_from_json(load_checkpoint(cfg.train.init_from)["codefusion"]["tokenizer_json"])
+        say(f"tokenizer: from {cfg.train.init_from} ({len(tok)} tokens)")
+    else:
+        texts: Optional[list[str]] = None
+        if not cfg.tokenizer.name_or_path:
+            rows = load_split_rows(cfg.data, "train", SplitReport("train"), cfg.pretrain.valid_size)
+            texts = [r["nl"] for r in rows] + [r["code"] for r in rows]
+        tok = build_tokenizer(cfg, texts)
     if rank_zero():
         tok.save_pretrained(run_tokenizer_dir(run_dir))
     return tok
@@ -145,7 +157,7 @@ def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Co
     system.ema.swap(system.model)
     system.eval()
     g = torch.Generator(device=device).manual_seed(cfg.train.seed)
-    loader = dm._loader(split, cfg.eval.batch_size, range(n))  # type: ignore[arg-type]
+    loader = dm.loader(split, cfg.eval.batch_size, range(n))  # type: ignore[arg-type]
     records, i = [], 0
     for batch in loader:
         out = generate(system.model, system.process, batch["src_ids"].to(device), batch["src_mask"].to(device),
@@ -185,7 +197,7 @@ def run(cfg: Config) -> dict[str, Any]:
     if rank_zero():
         save_yaml(cfg, run_dir / "config.yaml")
     tok = make_tokenizer(cfg, run_dir)
-    dm = CodeFusionDataModule(cfg.data, tok, cfg.train.per_device_batch_size, seed=cfg.train.seed)
+    dm = CodeFusionDataModule(cfg.data, tok, cfg.train.per_device_batch_size, seed=cfg.train.seed, pretrain=cfg.pretrain)
     dm.setup()
     for line in dm.report_lines():
         say(f"data {line}")

@@ -18,13 +18,16 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 def test_there_are_configs() -> None:
     names = {p.name for p in CONFIGS}
-    assert {"quickstart.yaml", "python.yaml", "bash.yaml", "cf.yaml"} <= names
+    assert {"quickstart.yaml", "python.yaml", "bash.yaml", "cf.yaml", "pretrain_python.yaml", "pretrain_bash.yaml",
+            "pretrain_cf.yaml", "no_codegen.yaml", "no_cpd.yaml", "no_pretraining.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_config_loads_and_builds(path: Path) -> None:
+    # Ablation files are overlays on a language config (see their headers).
+    base = [str(ROOT / "configs" / "pretrain_cf.yaml")] if path.parent.name == "ablations" else []
     # No hub here: build the encoder from its config instead of downloading it.
-    cfg = load_config([str(path)], ["model.encoder_name_or_path=null"])
+    cfg = load_config([*base, str(path)], ["model.encoder_name_or_path=null"])
     model = build_model(cfg, vocab_size=32100)
     process = build_process(cfg)
     assert process.num_timesteps == cfg.diffusion.num_timesteps

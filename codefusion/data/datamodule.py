@@ -12,19 +12,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+import random
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase
 
-from codefusion.config import DataConfig
+from codefusion.config import DataConfig, PretrainConfig
 from codefusion.data.examples import DataError, SplitReport, check_rows, read_jsonl, tokenize_split
+from codefusion.data.masking import mask_code
 
 SPLITS = ("train", "valid", "test")
 
 
-def load_split_rows(cfg: DataConfig, split: str, report: SplitReport) -> list[dict[str, Any]]:
-    """Raw (id, nl, code) rows of one split, from the synthetic generator or prepared JSONL."""
+def load_split_rows(cfg: DataConfig, split: str, report: SplitReport, valid_size: int = 500) -> list[dict[str, Any]]:
+    """Raw (id, nl, code) rows of one split, from the synthetic generator, prepared JSONL, or a
+    pre-training corpus (then `nl` is the code itself; the collator builds the real source)."""
+    if cfg.source == "pretrain":
+        return pretrain_rows(Path(cfg.data_dir or "") / "pretrain" / f"{cfg.language}.jsonl", split, report, valid_size)
     if cfg.source == "synthetic_cf":
         from codefusion.data.synthetic_cf import make_splits
 
@@ -35,6 +41,18 @@ def load_split_rows(cfg: DataConfig, split: str, report: SplitReport) -> list[di
     if not root.is_dir():
         raise DataError(f"data directory not found: {root} (make it with data_prep/prepare_benchmarks.py --out {root})")
     return read_jsonl(path, report)
+
+
+def pretrain_rows(path: Path, split: str, report: SplitReport, valid_size: int) -> list[dict[str, Any]]:
+    """A code-only corpus as rows; every k-th row (about `valid_size` of them) is validation,
+    which also serves as `test`."""
+    if not path.is_file():
+        raise DataError(f"pre-training corpus not found: {path} (make it with data_prep/prepare_pretraining.py)")
+    rows = read_jsonl(path, report, require_nl=False)
+    every = max(2, len(rows) // max(1, valid_size))
+    held = [r for i, r in enumerate(rows) if i % every == 0][:valid_size]
+    held_ids = {r["id"] for r in held}
+    return held if split in ("valid", "test") else [r for r in rows if r["id"] not in held_ids]
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -80,13 +98,43 @@ def collate(examples: list[dict[str, Any]], pad_id: int, eos_id: int) -> dict[st
     return {"src_ids": src, "src_mask": src != pad_id, "code_ids": code, "code_mask": code_mask}
 
 
+class PretrainCollator:
+    """Batches for the two pre-training tasks, drawn per example by a seeded RNG:
+    (a) generation: `uncond` True, the source is the code's own tokens, used only for the shape
+    of the noise that replaces E_s; (b) CPD: the source is the code with identifiers and keywords
+    masked (codefusion/data/masking.py)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, language: str, max_nl_len: int,
+                 cfg: PretrainConfig, seed: int, sampler: "EpochShuffleSampler") -> None:
+        self.tok, self.language, self.max_nl_len, self.cfg, self.seed = tokenizer, language, max_nl_len, cfg, seed
+        self.sampler = sampler  # its epoch (set by Lightning) makes every epoch draw new tasks and masks
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        uncond, sources = [], []
+        for e in examples:
+            # A function of (seed, epoch, example): the same on resume and in every DDP process.
+            rng = random.Random(f"{self.seed}:{self.sampler.epoch}:{e['id']}")
+            generation = rng.random() < self.cfg.p_generation
+            uncond.append(generation)
+            sources.append(e["code"] if generation else
+                           mask_code(e["code"], self.language, self.cfg.mask_ratio, self.cfg.mask_policy, rng,
+                                     mask_token=self.tok.mask_token or "<mask>"))
+        ids = self.tok(sources, add_special_tokens=False)["input_ids"]
+        for e, s in zip(examples, ids):
+            e["src_ids"] = s[: self.max_nl_len - 1] + [self.tok.eos_token_id]
+        batch = collate(examples, self.tok.pad_token_id, self.tok.eos_token_id)
+        batch["uncond"] = torch.tensor(uncond)
+        return batch
+
+
 class CodeFusionDataModule(L.LightningDataModule):
     """Tokenized train/valid/test splits of one dataset."""
 
     def __init__(self, cfg: DataConfig, tokenizer: PreTrainedTokenizerBase, batch_size: int, seed: int = 0,
-                 eval_batch_size: Optional[int] = None) -> None:
+                 eval_batch_size: Optional[int] = None, pretrain: Optional[PretrainConfig] = None) -> None:
         super().__init__()
         self.cfg, self.tokenizer, self.batch_size, self.seed = cfg, tokenizer, batch_size, seed
+        self.pretrain = pretrain or PretrainConfig()
         self.eval_batch_size = eval_batch_size or batch_size
         self.datasets: dict[str, Any] = {}
         self.rows: dict[str, list[dict[str, Any]]] = {}
@@ -98,7 +146,7 @@ class CodeFusionDataModule(L.LightningDataModule):
             return
         for split in SPLITS:
             report = SplitReport(split)
-            rows = load_split_rows(self.cfg, split, report)
+            rows = load_split_rows(self.cfg, split, report, self.pretrain.valid_size)
             if not rows:
                 raise DataError(f"split '{split}' has no usable rows ({report.line()})")
             self.rows[split] = rows
@@ -109,11 +157,19 @@ class CodeFusionDataModule(L.LightningDataModule):
     def report_lines(self) -> list[str]:
         return [r.line() for r in self.reports.values()]
 
-    def _loader(self, split: str, batch_size: int, sampler: Sampler[int]) -> DataLoader:
+    def loader(self, split: str, batch_size: int, sampler: Sampler[int]) -> DataLoader:
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        return DataLoader(self.datasets[split].with_format(None, columns=["src_ids", "code_ids"]),
+        if self.cfg.source == "pretrain":  # sources are built per batch from the code
+            if not isinstance(sampler, EpochShuffleSampler):
+                sampler = EpochShuffleSampler(len(sampler), 0, shuffle=False)  # type: ignore[arg-type]
+            columns = ["id", "code", "code_ids"]
+            collate_fn = PretrainCollator(self.tokenizer, self.cfg.language, self.cfg.max_nl_len, self.pretrain,
+                                          self.seed, sampler)
+        else:
+            columns, collate_fn = ["src_ids", "code_ids"], (lambda ex: collate(ex, pad, eos))
+        return DataLoader(self.datasets[split].with_format(None, columns=columns),
                           batch_size=batch_size, sampler=sampler, num_workers=self.cfg.num_workers,
-                          collate_fn=lambda ex: collate(ex, pad, eos), drop_last=split == "train")
+                          collate_fn=collate_fn, drop_last=split == "train")
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -129,9 +185,9 @@ class CodeFusionDataModule(L.LightningDataModule):
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             sampler.skip = min(done * self.batch_size, sampler.per_rank)
         self._train_sampler = sampler
-        return self._loader("train", self.batch_size, sampler)
+        return self.loader("train", self.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
         n = len(self.datasets["valid"])
-        return self._loader("valid", self.eval_batch_size, EpochShuffleSampler(n, 0, rank, world, shuffle=False))
+        return self.loader("valid", self.eval_batch_size, EpochShuffleSampler(n, 0, rank, world, shuffle=False))

@@ -45,9 +45,10 @@ class SplitReport:
                 f"({'skipped ' + str(self.skipped_too_long) if self.skipped_too_long else 'truncated'})")
 
 
-def read_jsonl(path: str | Path, report: SplitReport) -> list[dict[str, Any]]:
+def read_jsonl(path: str | Path, report: SplitReport, require_nl: bool = True) -> list[dict[str, Any]]:
     """Rows of a JSONL split with string `nl` and non-empty string `code`; others are counted in
-    `report.malformed` by reason and skipped."""
+    `report.malformed` by reason and skipped. With `require_nl=False` (code-only corpora) `nl`
+    is set to the code."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
@@ -62,6 +63,8 @@ def read_jsonl(path: str | Path, report: SplitReport) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 report.malformed["invalid JSON"] += 1
                 continue
+            if not require_nl and isinstance(row, dict):
+                row.setdefault("nl", row.get("code"))
             reason = _malformed_reason(row)
             if reason:
                 report.malformed[reason] += 1
