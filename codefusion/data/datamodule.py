@@ -139,7 +139,6 @@ class CodeFusionDataModule(L.LightningDataModule):
         self.datasets: dict[str, Any] = {}
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.reports: dict[str, SplitReport] = {}
-        self._train_sampler: Optional[EpochShuffleSampler] = None
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.datasets:
@@ -184,7 +183,6 @@ class CodeFusionDataModule(L.LightningDataModule):
             sampler.epoch = trainer.current_epoch
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             sampler.skip = min(done * self.batch_size, sampler.per_rank)
-        self._train_sampler = sampler
         return self.loader("train", self.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
