@@ -8,7 +8,6 @@ place (the caller's mask; see `LossConfig.target_padding`).
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

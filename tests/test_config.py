@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codefusion.config import Config, ConfigError, from_dict, load_config, to_dict
+from codefusion.config import ConfigError, from_dict, load_config, to_dict
 from codefusion.factory import build_model, build_process
 from codefusion.networks.codefusion import parameter_report
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from codefusion.evaluation.cf_rules import (
-    Arg, Call, CellRef, Column, Number, Percent, RuleSyntaxError, Text, parse_rule, to_source,
+    Arg, Call, CellRef, Column, Number, Percent, Text, parse_rule, to_source,
 )
 
 

@@ -130,7 +130,8 @@ class Sampler(ABC):
         pred_x0 = self.process.pred_x0(model_output, x_t, t_batch)
         if pred_x0_fn is not None:
             pred_x0 = pred_x0_fn(pred_x0)
-        x_s = self.step_from_pred_x0(pred_x0, x_t, int(t), s, generator)
+        # The last step (s = -1, clean data) is the same for every sampler: the x0 estimate.
+        x_s = pred_x0 if s < 0 else self.step_from_pred_x0(pred_x0, x_t, int(t), s, generator)
         return StepOutput(prev_sample=x_s, pred_x0=pred_x0)
 
     @abstractmethod
@@ -142,10 +143,10 @@ class Sampler(ABC):
         s: int,
         generator: torch.Generator | None,
     ) -> torch.Tensor:
-        """The sampler's maths: x_t (B, ...) at step t -> x_s (B, ...) at step s in [-1, t).
+        """The sampler's maths: x_t (B, ...) at step t -> x_s (B, ...) at a kept step s in [0, t).
 
-        s = -1 is the last step and must return a clean sample (no added noise). Draw noise
-        only from `generator` (see `randn_like`).
+        Never called for the last step (s = -1): `step` returns pred_x0 there. Draw noise only
+        from `generator` (see `randn_like`).
         """
 
 

@@ -63,9 +63,7 @@ class DDIMSampler(Sampler):
         s: int,
         generator: torch.Generator | None,
     ) -> torch.Tensor:
-        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [-1, t); noise-free when s = -1."""
-        if s < 0:
-            return pred_x0  # ab_s = 1: c_x0 = 1, c_xt = 0, sigma = 0
+        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t)."""
         c_x0, c_xt, sigma = self.coefficients(t, s)
         x_s = c_x0 * pred_x0 + c_xt * x_t
         if sigma > 0.0:  # eta = 0 draws nothing, so it is deterministic and leaves generator alone

@@ -27,9 +27,7 @@ class DDPMSampler(Sampler):
         s: int,
         generator: torch.Generator | None,
     ) -> torch.Tensor:
-        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [-1, t); noise-free when s = -1."""
-        if s < 0:
-            return pred_x0
+        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t)."""
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long)
         mean, variance = self.process.q_posterior(pred_x0, x_t, t_batch, s)
         return mean + variance.sqrt() * randn_like(x_t, generator)

@@ -59,10 +59,8 @@ class DPMSolverPlusPlus2MSampler(Sampler):
         s: int,
         generator: torch.Generator | None,
     ) -> torch.Tensor:
-        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [-1, t). `generator` is unused."""
+        """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t). `generator` is unused."""
         prev, self._prev = self._prev, (t, pred_x0)
-        if s < 0:
-            return pred_x0  # sigma_s = 0, lambda_s = +inf: the first-order step is pred_x0
         _, sigma_t, lambda_t = self.log_alpha_sigma(t)
         alpha_s, sigma_s, lambda_s = self.log_alpha_sigma(s)
         h = lambda_s - lambda_t
