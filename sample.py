@@ -1,26 +1,29 @@
 """Generate code with a trained CodeFusion checkpoint.
 
-    python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test]
-                     [limit=N] [num_candidates=1] [sampler=ddpm|ddim|dpm_solver++] [steps=1200]
-                     [seed=0] [batch_size=32] [unconditional=false]
-                     [weights=ema|raw] [device=cpu|cuda] [out=FILE.jsonl]
+    python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test] [limit=N]
+                     [num_candidates=5] [sampler=ddpm|ddim|dpm_solver++] [steps=1200] [seed=0]
+                     [batch_size=32] [rank=logprob|mbr] [decode=decoder|grounding] [clamp=true clamp_from=K]
+                     [record_every=M [save_tensors=true]] [unconditional=true] [weights=ema|raw]
+                     [device=cpu|cuda] [devices=N] [precision=32|bf16] [compile=true] [out=FILE.jsonl]
 
 CPU smoke run on the quickstart's run directory:
     python sample.py ckpt=runs/quickstart-*/checkpoints/last.ckpt text="highlight cells greater than 42" steps=200
-One GPU:
-    python sample.py ckpt=runs/py/checkpoints/last.ckpt data=data split=test device=cuda out=preds.jsonl
-
-Code from noise alone, the quick check of a pre-trained model (E_s is Gaussian noise, resampled
-at every step, as in the pre-training task):
-    python sample.py ckpt=runs/pretrain-cf/checkpoints/last.ckpt unconditional=true num_candidates=10
+Top-5 on a test split, with the denoising trajectory every 100 steps (beside the output):
+    python sample.py ckpt=runs/py/checkpoints/last.ckpt data=data/python split=test num_candidates=5 \
+        record_every=100 out=preds.jsonl          # -> preds.jsonl, preds.trajectory.jsonl
+Four GPUs (Lightning's predict loop, each GPU a shard of the inputs, one merged output):
+    python sample.py ckpt=... data=data/python devices=4 device=cuda precision=bf16 out=preds.jsonl
 
 Needs only the checkpoint (config, tokenizer and EMA weights are inside). Output: one JSON line
 per input with `id`, `nl`, `reference` (when known), `table` (CF inputs) and `candidates`, a list
-of {code, score} ranked best first by mean token log-probability (reference-free).
+of {code, score} ranked best first, reference-free: by mean token log-probability, or with
+rank=mbr by minimum Bayes risk (mean similarity to the other candidates; `logprob` kept).
+Every (input, candidate) draws its noise from its own stream seeded by (seed, input index,
+candidate): the same seed gives the same output at any batch size and on any number of devices.
+All options: codefusion/sampling.py (`SampleOptions`).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -32,103 +35,94 @@ import torch
 from codefusion.checkpoint import CheckpointError
 from codefusion.data.examples import DataError
 from codefusion.diffusion import SAMPLERS
-
-KEYS = {"ckpt", "text", "input", "data", "split", "limit", "num_candidates", "sampler", "steps", "seed", "batch_size",
-        "weights", "device", "out", "unconditional"}
+from codefusion.sampling import SampleOptions, parse_options, read_inputs
 
 
-def parse(argv: list[str]) -> dict[str, str]:
-    args = {}
-    for a in argv:
-        key, sep, value = a.partition("=")
-        if not sep or key not in KEYS:
-            raise ValueError(f"unknown argument '{a}' (expected key=value with key in {', '.join(sorted(KEYS))})")
-        args[key] = value
-    if "ckpt" not in args:
-        raise ValueError("ckpt=PATH is required")
-    return args
+def trajectory_path(out: str, suffix: str) -> Path:
+    """preds.jsonl -> preds.trajectory.jsonl (suffix ".jsonl") or preds.trajectory.pt (".pt")."""
+    stem = out[: -len(".jsonl")] if out.endswith(".jsonl") else out
+    return Path(f"{stem}.trajectory{suffix}")
 
 
-def read_inputs(args: dict[str, str]) -> list[dict[str, Any]]:
-    """Inputs with a non-empty `nl`; other rows are counted, reported and skipped."""
-    if "text" in args:
-        return [{"id": "0", "nl": args["text"]}]
-    if args.get("unconditional") == "true" and not ({"input", "data"} & set(args)):
-        return [{"id": "0", "nl": ""}]
-    if "input" in args:
-        path = Path(args["input"])
-    elif "data" in args:
-        path = Path(args["data"]) / f"{args.get('split', 'test')}.jsonl"
-    else:
-        raise ValueError("give text=..., input=FILE.jsonl or data=DIR (with split=)")
-    if not path.is_file():
-        raise DataError(f"input file not found: {path}")
-    rows, skipped = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if isinstance(row, dict) and isinstance(row.get("nl"), str) and row["nl"].strip():
-            rows.append(row)
+def setup(opts: SampleOptions) -> dict[str, Any]:
+    """Load the checkpoint, check the options against it, read the inputs; raises on any problem."""
+    from codefusion.generation import generate, load_for_generation
+
+    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu")
+    steps = opts.steps or process.num_timesteps
+    if not 1 <= steps <= process.num_timesteps:
+        raise ValueError(f"steps={steps} must be in [1, {process.num_timesteps}]")
+    if opts.sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler '{opts.sampler}'; one of {', '.join(sorted(SAMPLERS))}")
+    if opts.record_every > steps:
+        raise ValueError(f"record_every={opts.record_every} is larger than steps={steps}")
+    if opts.clamp and opts.clamp_from > steps:
+        raise ValueError(f"clamp_from={opts.clamp_from} is larger than steps={steps}")
+    rows = read_inputs(opts)
+    if opts.compile:
+        model.denoiser = torch.compile(model.denoiser)
+
+    def collate(indices: list[int]) -> dict[str, Any]:
+        if opts.unconditional:  # no utterance: only the shape of E_s matters, its values are noise
+            src = torch.full((len(indices), cfg.data.max_nl_len), tok.eos_token_id)
         else:
-            skipped += 1
-    if skipped:
-        print(f"{path}: skipped {skipped} rows that are not JSON objects with a non-empty 'nl'", file=sys.stderr)
-    return rows
+            enc = [tok(rows[i]["nl"], add_special_tokens=False).input_ids[: cfg.data.max_nl_len - 1] + [tok.eos_token_id]
+                   for i in indices]
+            width = max(map(len, enc))
+            src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc])
+        return {"index": indices, "src_ids": src, "src_mask": src != tok.pad_token_id}
+
+    def generate_fn(src: torch.Tensor, mask: torch.Tensor, indices: list[int]) -> Any:
+        return generate(model, process, src, mask, cfg.data.max_code_len, tok.eos_token_id,
+                        num_candidates=opts.num_candidates, steps=steps, sampler=opts.sampler,
+                        unconditional=opts.unconditional, noise_keys=indices, seed=opts.seed, decode=opts.decode,  # type: ignore[arg-type]
+                        clamp_from=opts.clamp_from if opts.clamp else None, record_every=opts.record_every,
+                        keep_tensors=opts.save_tensors)
+
+    meta = {"language": cfg.data.language, "sampler": opts.sampler, "steps": steps, "num_timesteps": process.num_timesteps}
+    return {"model": model, "tok": tok, "rows": rows, "collate": collate, "generate": generate_fn, "meta": meta,
+            "label": f"{opts.sampler} {steps} steps"}
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = parse(argv)
-        from codefusion.generation import decode_code, generate, load_for_generation
+    from codefusion.predict import GenerationModule, run_predict, write_atomic, write_jsonl
+    from codefusion.sampling import Records
 
-        device = args.get("device", "cuda" if torch.cuda.is_available() else "cpu")
-        cfg, model, process, tok = load_for_generation(args["ckpt"], args.get("weights", "ema"), device)
-        rows = read_inputs(args)
-        steps = int(args.get("steps", process.num_timesteps))
-        if not 1 <= steps <= process.num_timesteps:
-            raise ValueError(f"steps={steps} must be in [1, {process.num_timesteps}]")
-        unconditional = args.get("unconditional", "false") == "true"
-        sampler = args.get("sampler", "ddpm")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler '{sampler}'; one of {', '.join(sorted(SAMPLERS))}")
+    try:
+        opts = parse_options(argv)
+        job = setup(opts)
     except (ValueError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = rows[: int(args["limit"])] if "limit" in args else rows
-    k, bs = int(args.get("num_candidates", 1)), int(args.get("batch_size", 32))
-    g = torch.Generator(device=device).manual_seed(int(args.get("seed", 0)))
-    records, start = [], time.time()
-    for i in range(0, len(rows), bs):
-        chunk = rows[i : i + bs]
-        if unconditional:  # no utterance: only the shape of E_s matters, its values are noise
-            src = torch.full((len(chunk), cfg.data.max_nl_len), tok.eos_token_id, device=device)
-        else:
-            enc = [tok(r["nl"], add_special_tokens=False).input_ids[: cfg.data.max_nl_len - 1] + [tok.eos_token_id]
-                   for r in chunk]
-            width = max(map(len, enc))
-            src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc], device=device)
-        out = generate(model, process, src, src != tok.pad_token_id, cfg.data.max_code_len, tok.eos_token_id,
-                       num_candidates=k, steps=steps, sampler=sampler, generator=g, unconditional=unconditional)
-        for j, r in enumerate(chunk):
-            rec = {"id": str(r.get("id", i + j)), "nl": r["nl"], "reference": r.get("code")}
-            if "table" in r:
-                rec["table"] = r["table"]
-            rec["candidates"] = [{"code": decode_code(tok, out.tokens[j, c].tolist()), "score": float(out.score[j, c])}
-                                 for c in range(k)]
-            records.append(rec)
-    seconds = time.time() - start
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    if "out" in args:
-        tmp = Path(args["out"] + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, args["out"])
+    rows, start = job["rows"], time.time()
+    records = Records(job["tok"], opts.rank, job["meta"])
+    module = GenerationModule(job["model"], job["generate"], job["collate"],
+                              lambda idx, gen: records.add(rows, idx, gen), len(rows), opts.batch_size)
+    accelerator = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    merged, loop_seconds, steps_run, is_rank_zero = run_predict(
+        module, accelerator=accelerator, devices=opts.devices, precision=opts.precision,
+        shard_prefix=opts.out, progress=os.environ.get("CODEFUSION_PROGRESS", "1") == "1")
+    if not is_rank_zero:
+        return 0
+    if opts.record_every:
+        assert opts.out is not None
+        write_jsonl(trajectory_path(opts.out, ".jsonl"), merged["trajectories"])
+        if opts.save_tensors:
+            tensors = {"pred_x0": torch.stack(merged["tensors"]),  # (inputs, k, recorded steps, n, d)
+                       "steps": [p["step"] for p in merged["trajectories"][0]["trajectory"]] if merged["trajectories"] else [],
+                       "ids": [r["id"] for r in merged["records"]]}
+            write_atomic(trajectory_path(opts.out, ".pt"), lambda p: torch.save(tensors, p))
+    if opts.out:
+        write_jsonl(Path(opts.out), merged["records"])
     else:
-        sys.stdout.write(text)
-    print(f"{len(records)} inputs, {k} candidates each, {sampler} {steps} steps, {seconds:.1f} s", file=sys.stderr)
+        import json
+
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged["records"]))
+    seconds = time.time() - start
+    ms = 1000 * loop_seconds / max(1, steps_run)
+    print(f"{len(merged['records'])} inputs, {opts.num_candidates} candidates each, {job['label']}, {seconds:.1f} s, "
+          f"{ms:.1f} ms per denoising step (batches of up to {opts.batch_size} x {opts.num_candidates} rows, rank 0)",
+          file=sys.stderr)
     return 0
 
 

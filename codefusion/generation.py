@@ -4,65 +4,149 @@ Shared by validation decoding, the end-of-training evaluation in train.py, and s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional, Sequence
 
 import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from codefusion.diffusion import GaussianDiffusion, get_sampler, sample
-from codefusion.networks.codefusion import CodeFusion
+from codefusion.diffusion import GaussianDiffusion, RowNoise, get_sampler, sample_loop
+from codefusion.diffusion.noise import Noise, randn
+from codefusion.networks.codefusion import CodeFusion, nearest_tokens
+
+DecodeMode = Literal["decoder", "grounding"]
+DECODE_MODES = ("decoder", "grounding")
+
+
+@dataclass
+class TrajectoryPoint:
+    """The code the model would output if sampling stopped after `step` denoising steps."""
+
+    step: int  # denoising steps done, 1 .. steps
+    t: int  # the original diffusion timestep the denoiser saw at that step
+    tokens: Tensor  # (B, k, n) tokens decoded from x̂0, candidates in the final rank order
+    pred_x0: Optional[Tensor] = None  # (B, k, n, d) x̂0 itself, when asked for (keep_tensors)
 
 
 @dataclass
 class Generation:
-    tokens: Tensor  # (B, k, n) argmax token ids
+    tokens: Tensor  # (B, k, n) argmax token ids, candidates ranked best first
     score: Tensor  # (B, k) mean token log-probability up to and including the first </s>
+    trajectory: list[TrajectoryPoint] = field(default_factory=list)
+    steps: int = 0  # denoising steps run
+    loop_seconds: float = 0.0  # wall time of the denoising loop, trajectory decoding excluded
 
 
 @torch.no_grad()
 def generate(model: CodeFusion, process: GaussianDiffusion, src_ids: Tensor, src_mask: Tensor,
              max_code_len: int, eos_id: int, num_candidates: int = 1, steps: int | None = None,
              sampler: str = "ddpm", generator: torch.Generator | None = None,
-             unconditional: bool = False) -> Generation:
-    """Denoise `num_candidates` independent noises per input, all in one batch.
+             unconditional: bool = False, *, noise_keys: Optional[Sequence[int]] = None, seed: int = 0,
+             candidates: Optional[Sequence[int]] = None, decode: DecodeMode = "decoder",
+             clamp_from: Optional[int] = None, record_every: int = 0, keep_tensors: bool = False) -> Generation:
+    """Denoise `num_candidates` independent noises per input, all in one batch, and rank them.
 
     src_ids, src_mask: (B, S). The encoder and the denoiser's cross-attention keys/values run
-    once, outside the denoising loop. `unconditional` (the pre-training task): E_s is replaced by
-    Gaussian noise of the same shape, resampled at every denoising step (and for the decoder).
+    once, outside the denoising loop.
+
+    Noise: with `noise_keys` (one integer per input, e.g. its index in the input file) every
+    (input, candidate) row draws from its own stream seeded by (seed, key, candidate), so a
+    candidate's code does not depend on the batch it is in (`candidates` picks which candidate
+    numbers to run, default 0..k-1); otherwise all rows share `generator`.
+    `unconditional` (the pre-training task): E_s is replaced by Gaussian noise of the same shape,
+    resampled at every denoising step (and for the decoder).
+    `decode`: "decoder" (D + H, the paper) or "grounding" (no D/H: each position becomes its
+    nearest vocabulary embedding; log-probabilities are a softmax over negative squared distances).
+    `clamp_from`: from this denoising step on (1-based), x̂0 is replaced by its nearest vocabulary
+    embeddings before the sampler uses it (Diffusion-LM's clamping); None never clamps.
+    `record_every`: every that many steps, and at the last, decode x̂0 into a `TrajectoryPoint`.
+    Recording draws no random numbers, so it never changes the samples.
     """
-    b, k = src_ids.shape[0], num_candidates
+    b = src_ids.shape[0]
+    cand = list(candidates) if candidates is not None else list(range(num_candidates))
+    k, device = len(cand), src_ids.device
+    noise: Noise = RowNoise([(key, c) for key in noise_keys for c in cand], seed, device) if noise_keys is not None else generator
     e_s = model.encode(src_ids, src_mask).repeat_interleave(k, dim=0)  # (B*k, S, D)
     mask = src_mask.repeat_interleave(k, dim=0)
-
-    def noise_like_e_s() -> Tensor:
-        return torch.randn(e_s.shape, generator=generator, device=e_s.device, dtype=e_s.dtype)
+    dim = model.embedding.embedding_dim
+    x_T = randn((b * k, max_code_len, dim), noise, device=device)
+    context = [e_s]  # the E_s the denoiser saw at the current step (fresh noise when unconditional)
 
     if unconditional:
         def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
-            return model.denoiser(x_t, t, noise_like_e_s(), mask)
+            context[0] = randn(e_s.shape, noise, dtype=e_s.dtype, device=device)
+            return model.denoiser(x_t, t, context[0], mask)
     else:
         kv = model.denoiser.cross_kv(e_s)
 
         def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
             return model.denoiser(x_t, t, e_s, mask, kv=kv)
 
+    def token_logp(x0: Tensor, ctx: Tensor) -> Tensor:
+        if decode == "grounding":
+            return grounding_logp(x0, model.embedding.weight)
+        return model.logits(x0, ctx, mask)[1].float().log_softmax(-1)
+
     smp = get_sampler(sampler, process)
     smp.set_timesteps(steps or process.num_timesteps)
-    dim = model.embedding.embedding_dim
-    x_T = torch.randn((b * k, max_code_len, dim), generator=generator, device=src_ids.device)
-    x0 = sample(model_fn, smp, x_T, generator=generator)
-    _, logits = model.logits(x0, noise_like_e_s() if unconditional else e_s, mask)
-    logp = logits.float().log_softmax(-1)
+    n_steps = len(smp.timesteps)
+    clamp = clamp_to_vocabulary(model.embedding.weight, clamp_from) if clamp_from is not None else None
+    recorded: list[tuple[int, int, Tensor, Optional[Tensor]]] = []
+    start, recording = time.perf_counter(), 0.0
+    for rec in sample_loop(model_fn, smp, x_T, generator=noise, pred_x0_fn=clamp):
+        step = rec.index + 1
+        if record_every and step % record_every == 0 and step < n_steps:
+            t0 = time.perf_counter()
+            recorded.append((step, rec.t, token_logp(rec.pred_x0, context[0]).argmax(-1),
+                             rec.pred_x0.float().clone() if keep_tensors else None))
+            recording += time.perf_counter() - t0
+        x0 = rec.x_s
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    loop_seconds = time.perf_counter() - start - recording
+    ctx = randn(e_s.shape, noise, dtype=e_s.dtype, device=device) if unconditional else e_s
+    logp = token_logp(x0, ctx)
     tokens = logp.argmax(-1)  # (B*k, n)
+    if record_every:  # the last step is always recorded: it is the output itself
+        recorded.append((n_steps, int(smp.timesteps[-1]), tokens, x0.float().clone() if keep_tensors else None))
     tok_logp = logp.gather(-1, tokens[..., None]).squeeze(-1)
     ends = _first_eos(tokens, eos_id)
-    keep = torch.arange(tokens.shape[1], device=tokens.device)[None] <= ends[:, None]
-    score = (tok_logp * keep).sum(-1) / keep.sum(-1)
-    # Rank candidates best first by score.
-    score, tokens = score.view(b, k), tokens.view(b, k, -1)
-    order = score.argsort(dim=1, descending=True)
-    return Generation(tokens.gather(1, order[..., None].expand_as(tokens)), score.gather(1, order))
+    keep = torch.arange(tokens.shape[1], device=device)[None] <= ends[:, None]
+    score = ((tok_logp * keep).sum(-1) / keep.sum(-1)).view(b, k)
+    order = score.argsort(dim=1, descending=True, stable=True)  # best first
+
+    def ranked(x: Tensor) -> Tensor:  # (B*k, ...) -> (B, k, ...) in rank order
+        x = x.reshape(b, k, *x.shape[1:])
+        return x.gather(1, order.view(b, k, *[1] * (x.dim() - 2)).expand_as(x))
+
+    trajectory = [TrajectoryPoint(s, t, ranked(tk), ranked(px) if px is not None else None) for s, t, tk, px in recorded]
+    return Generation(ranked(tokens), score.gather(1, order), trajectory, n_steps, loop_seconds)
+
+
+def grounding_logp(x: Tensor, weight: Tensor) -> Tensor:
+    """Log-softmax over negative squared distances to every vocabulary embedding: (N, n, d) -> (N, n, V).
+    Its argmax is the nearest embedding (the paper's "grounding" ablation)."""
+    x, weight = x.float(), weight.float()
+    dist = x.pow(2).sum(-1, keepdim=True) - 2 * x @ weight.T + weight.pow(2).sum(-1)
+    return (-dist).log_softmax(-1)
+
+
+def clamp_to_vocabulary(weight: Tensor, clamp_from: int) -> Callable[[Tensor], Tensor]:
+    """A `pred_x0_fn` that, from the `clamp_from`-th call (denoising step) on, replaces x̂0 by its
+    nearest vocabulary embeddings. Called once per step by the sampler."""
+    if clamp_from < 1:
+        raise ValueError(f"clamp_from must be >= 1 (a denoising step, 1-based), got {clamp_from}")
+    calls = [0]
+
+    def clamp(x0: Tensor) -> Tensor:
+        calls[0] += 1
+        if calls[0] < clamp_from:
+            return x0
+        return weight[nearest_tokens(x0, weight)].to(x0.dtype)
+
+    return clamp
 
 
 def _first_eos(tokens: Tensor, eos_id: int) -> Tensor:

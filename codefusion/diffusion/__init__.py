@@ -3,6 +3,7 @@
 No nn layers and no Lightning here; networks are callables passed in.
 """
 
+from codefusion.diffusion.noise import Noise, RowNoise, stable_seed
 from codefusion.diffusion.process import GaussianDiffusion, Parameterization
 from codefusion.diffusion.samplers import (
     SAMPLERS,
@@ -30,6 +31,9 @@ __all__ = [
     "DDPMSampler",
     "GaussianDiffusion",
     "ModelFn",
+    "Noise",
+    "RowNoise",
+    "stable_seed",
     "Parameterization",
     "PredX0Fn",
     "Sampler",

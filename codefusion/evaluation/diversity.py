@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from codefusion.edit_distance import levenshtein, normalized_edit_distance  # noqa: F401 (re-exported)
 from codefusion.evaluation.codebert import DEFAULT_ENCODER, Encoder, load_encoder
 
 _LEXEME = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d+)?|\S")
@@ -48,45 +49,6 @@ def distinct_n(sequences: Sequence[Sequence[str]], n: int) -> float | None:
     """Distinct n-grams over all n-grams of `sequences`; None if there is none."""
     grams = [tuple(seq[i:i + n]) for seq in sequences for i in range(len(seq) - n + 1)]
     return len(set(grams)) / len(grams) if grams else None
-
-
-def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """Edit distance between two sequences (insert, delete, substitute: cost 1 each).
-
-    Bit-parallel (Myers 1999 / Hyyro 2001): one pass over `b` with `len(a)`-bit integers, so
-    scoring thousands of candidate pairs stays fast in pure Python.
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    masks: dict[Any, int] = {}
-    for i, item in enumerate(a):
-        masks[item] = masks.get(item, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    top = 1 << (len(a) - 1)
-    positive, negative, distance = full, 0, len(a)
-    for item in b:
-        eq = masks.get(item, 0)
-        x = eq | negative
-        d0 = ((((x & positive) + positive) & full) ^ positive) | x
-        hp = negative | (~(d0 | positive) & full)
-        hn = positive & d0
-        if hp & top:
-            distance += 1
-        elif hn & top:
-            distance -= 1
-        hp = ((hp << 1) | 1) & full
-        hn = (hn << 1) & full
-        positive = hn | (~(d0 | hp) & full)
-        negative = hp & d0
-    return distance
-
-
-def normalized_edit_distance(a: Sequence[Any], b: Sequence[Any]) -> float:
-    """Levenshtein distance over the longer length, in [0, 1]; 0.0 for two empty sequences."""
-    longest = max(len(a), len(b))
-    return levenshtein(a, b) / longest if longest else 0.0
 
 
 def _summary(values: list[float], prefix: str) -> dict[str, float | None]:

@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from codefusion.diffusion.noise import Noise, randn
 from codefusion.diffusion.process import GaussianDiffusion
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -112,7 +113,7 @@ class Sampler(ABC):
         model_output: torch.Tensor,
         t: int,
         x_t: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: Noise = None,
         pred_x0_fn: PredX0Fn | None = None,
     ) -> StepOutput:
         """Move x_t (at original timestep t) to x_s at the next kept timestep.
@@ -141,7 +142,7 @@ class Sampler(ABC):
         x_t: torch.Tensor,
         t: int,
         s: int,
-        generator: torch.Generator | None,
+        generator: Noise,
     ) -> torch.Tensor:
         """The sampler's maths: x_t (B, ...) at step t -> x_s (B, ...) at a kept step s in [0, t).
 
@@ -150,9 +151,10 @@ class Sampler(ABC):
         """
 
 
-def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard normal noise shaped like x, drawn from `generator` (on x's device)."""
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+def randn_like(x: torch.Tensor, generator: Noise) -> torch.Tensor:
+    """Standard normal noise shaped like x, drawn from `generator` (one torch.Generator, or a
+    `RowNoise` with one stream per row), on x's device."""
+    return randn(x.shape, generator, dtype=x.dtype, device=x.device)
 
 
 @torch.no_grad()  # on a generator function torch scopes no_grad to each resumption only
@@ -161,7 +163,7 @@ def sample_loop(
     sampler: Sampler,
     x_T: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Noise = None,
     pred_x0_fn: PredX0Fn | None = None,
 ) -> Iterator[StepRecord]:
     """Run the sampler from x_T to the clean sample, yielding one `StepRecord` per step.
@@ -170,7 +172,8 @@ def sample_loop(
         model_fn: network callable, model_fn(x_t (B, ...), t_batch LongTensor (B,)) -> output.
         sampler: a `Sampler` on which `set_timesteps` has been called.
         x_T: (B, ...) starting noise, usually N(0, I).
-        generator: the only source of randomness in the loop (a torch.Generator on x_T's device).
+        generator: the only source of randomness in the loop: a torch.Generator on x_T's device,
+            or a `RowNoise` (one stream per row, so a row's result does not depend on its batch).
         pred_x0_fn: optional hook applied to every pred_x0 before it is used.
 
     Yields:
@@ -193,7 +196,7 @@ def sample(
     sampler: Sampler,
     x_T: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Noise = None,
     pred_x0_fn: PredX0Fn | None = None,
 ) -> torch.Tensor:
     """Run `sample_loop` to the end and return the final clean sample x0, (B, ...)."""

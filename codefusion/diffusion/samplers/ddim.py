@@ -21,6 +21,7 @@ import math
 import torch
 
 from codefusion.diffusion.process import GaussianDiffusion
+from codefusion.diffusion.noise import Noise
 from codefusion.diffusion.samplers.base import Sampler, randn_like
 
 
@@ -61,7 +62,7 @@ class DDIMSampler(Sampler):
         x_t: torch.Tensor,
         t: int,
         s: int,
-        generator: torch.Generator | None,
+        generator: Noise,
     ) -> torch.Tensor:
         """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t)."""
         c_x0, c_xt, sigma = self.coefficients(t, s)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from codefusion.diffusion.noise import Noise
 from codefusion.diffusion.samplers.base import Sampler, randn_like
 
 
@@ -25,7 +26,7 @@ class DDPMSampler(Sampler):
         x_t: torch.Tensor,
         t: int,
         s: int,
-        generator: torch.Generator | None,
+        generator: Noise,
     ) -> torch.Tensor:
         """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t)."""
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long)

@@ -24,6 +24,7 @@ import math
 import torch
 
 from codefusion.diffusion.process import GaussianDiffusion
+from codefusion.diffusion.noise import Noise
 from codefusion.diffusion.samplers.base import Sampler
 
 
@@ -57,7 +58,7 @@ class DPMSolverPlusPlus2MSampler(Sampler):
         x_t: torch.Tensor,
         t: int,
         s: int,
-        generator: torch.Generator | None,
+        generator: Noise,
     ) -> torch.Tensor:
         """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t). `generator` is unused."""
         prev, self._prev = self._prev, (t, pred_x0)
