@@ -3,6 +3,7 @@ peak memory and FLOPs.
 
     python -m codefusion.bench train CONFIG.yaml [MORE.yaml ...] [key=value ...] [--steps N] [--warmup W] [--json PATH]
     python -m codefusion.bench train RUN/checkpoints/last.ckpt [key=value ...]   # config + tokenizer of a run
+    python -m codefusion.bench sample CONFIG_OR_CKPT [key=value ...]   # sampling speed: see bench_sample.py
 
 CPU figure for the quickstart (a minute on 2 cores):
     python -m codefusion.bench train configs/quickstart.yaml --steps 50 --warmup 10
@@ -325,9 +326,14 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["sample"]:  # sampling speed: codefusion/bench_sample.py
+        from codefusion.bench_sample import main as sample_main
+
+        return sample_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m codefusion.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["train"], help="what to benchmark (training steps)")
+    parser.add_argument("command", choices=["train", "sample"], help="what to benchmark: training steps here, "
+                        "sampling in codefusion/bench_sample.py (python -m codefusion.bench sample --help)")
     parser.add_argument("items", nargs="+", metavar="CONFIG|CKPT|key=value",
                         help="YAML files (or one .ckpt first), then key=value overrides")
     parser.add_argument("--steps", type=int, default=20, help="measured optimizer steps")

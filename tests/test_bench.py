@@ -50,3 +50,23 @@ def test_bad_key_is_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "model.no_such_key" in lines[0], done.stderr
+
+
+def test_bench_sample_reports_step_time_against_the_bare_forward(tmp_path: Path) -> None:
+    out = tmp_path / "sample.json"
+    done = subprocess.run([sys.executable, "-m", "codefusion.bench", "sample", str(ROOT / "configs/quickstart.yaml"), *TINY,
+                           "--steps", "4", "--batch", "2", "--k", "3", "--repeats", "1", "--json", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    r = json.loads(out.read_text())
+    assert (r["rows"], r["steps"], r["sample_steps"]) == (6, 4, 1200)
+    assert set(r["samplers"]) == {"ddpm", "ddim", "dpm_solver++"} and r["forward_ms"] > 0
+    for s in r["samplers"].values():
+        assert s["ratio"] == s["step_ms"] / r["forward_ms"]
+        assert s["per_example_ms"] == (r["encode_decode_ms"] + s["step_ms"] * 1200) / 2
+    assert "x forward" in done.stdout and "dpm_solver++" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "codefusion.bench", "sample", str(ROOT / "configs/quickstart.yaml"),
+                          "--samplers", "euler"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert bad.returncode == 2 and "unknown sampler 'euler'" in bad.stderr

@@ -14,7 +14,7 @@ amplify their own rounding.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -27,6 +27,16 @@ Parameterization = Literal["eps", "x0"]
 def _broadcast(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(B,) float64 per-example coefficients -> (B, 1, ..., 1) in x's dtype and device."""
     return values.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+
+
+def posterior_coefficients(alpha_bar_t: Any, alpha_bar_s: Any) -> tuple[Any, Any, Any]:
+    """(coef_x0, coef_xt, variance) of q(x_s | x_t, x0) from alpha_bar_t and alpha_bar_s
+    (floats or float64 tensors); see `GaussianDiffusion.q_posterior`."""
+    a = alpha_bar_t / alpha_bar_s
+    coef_x0 = alpha_bar_s**0.5 * (1.0 - a) / (1.0 - alpha_bar_t)
+    coef_xt = a**0.5 * (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t)
+    variance = (1.0 - alpha_bar_s) * (1.0 - a) / (1.0 - alpha_bar_t)
+    return coef_x0, coef_xt, variance
 
 
 class GaussianDiffusion:
@@ -183,11 +193,21 @@ class GaussianDiffusion:
             s = s.to(device=self.alpha_bar.device, dtype=torch.long)
         if bool((s >= t).any()) or bool((s < -1).any()):
             raise ValueError("q_posterior needs -1 <= s < t for every example")
-        alpha_bar_t = self.alpha_bar[t]  # (B,) float64
-        alpha_bar_s = self.alpha_bar_prev[s + 1]  # s + 1 <= t <= T - 1; alpha_bar_{-1} = 1
-        a = alpha_bar_t / alpha_bar_s
-        coef_x0 = alpha_bar_s.sqrt() * (1.0 - a) / (1.0 - alpha_bar_t)
-        coef_xt = a.sqrt() * (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t)
-        variance = (1.0 - alpha_bar_s) * (1.0 - a) / (1.0 - alpha_bar_t)
+        # s + 1 <= t <= T - 1; alpha_bar_{-1} = 1
+        coef_x0, coef_xt, variance = posterior_coefficients(self.alpha_bar[t], self.alpha_bar_prev[s + 1])
         mean = _broadcast(coef_x0, x_t) * x0 + _broadcast(coef_xt, x_t) * x_t
         return mean, _broadcast(variance.clamp(min=0.0), x_t)
+
+    def step_coefficients(self, t: int, s: int) -> tuple[float, float, float]:
+        """q_posterior's (coef_x0, coef_xt, variance) for one scalar step t -> s, as Python
+        floats: a sampler step where every row is at the same t needs no per-row tensors."""
+        if not -1 <= s < t < self.num_timesteps:
+            raise ValueError(f"step coefficients need -1 <= s < t < T, got t={t}, s={s}")
+        c0, c1, var = posterior_coefficients(float(self.alpha_bar[t]), float(self.alpha_bar_prev[s + 1]))
+        return c0, c1, max(var, 0.0)
+
+    def pred_x0_at(self, model_output: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """`pred_x0` for a batch that is all at the same timestep t (scalar coefficients)."""
+        if self.parameterization != "eps":
+            return model_output
+        return float(self.sqrt_recip_alpha_bar[t]) * x_t - float(self.sqrt_recipm1_alpha_bar[t]) * model_output

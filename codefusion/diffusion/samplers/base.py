@@ -127,8 +127,7 @@ class Sampler(ABC):
             pred_x0_fn: optional hook applied to pred_x0 before the step uses it.
         """
         s = self.prev_timestep(t)
-        t_batch = torch.full((x_t.shape[0],), int(t), dtype=torch.long, device=x_t.device)
-        pred_x0 = self.process.pred_x0(model_output, x_t, t_batch)
+        pred_x0 = self.process.pred_x0_at(model_output, x_t, int(t))
         if pred_x0_fn is not None:
             pred_x0 = pred_x0_fn(pred_x0)
         # The last step (s = -1, clean data) is the same for every sampler: the x0 estimate.

@@ -2,7 +2,8 @@
 
 From x_t at kept step t to the next kept step s < t, draw
     x_s ~ q(x_s | x_t, x0 = pred_x0) = N(mean, variance)
-with the exact two-step posterior of `GaussianDiffusion.q_posterior` (variance = the posterior's,
+with the exact two-step posterior of `GaussianDiffusion.q_posterior` (its coefficients as
+floats: every row is at the same step) (variance = the posterior's,
 DDPM's "fixed small" choice). With all T steps this is plain DDPM; with fewer it equals
 improved-diffusion's respaced DDPM, because that recomputes beta for the kept pair as
 1 - alpha_bar_t / alpha_bar_s, which gives the same posterior. The last step (s = -1) returns
@@ -10,6 +11,8 @@ pred_x0 itself: the posterior at the clean end has mean x0 and zero variance.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -29,6 +32,5 @@ class DDPMSampler(Sampler):
         generator: Noise,
     ) -> torch.Tensor:
         """x_t (B, ...) at step t -> x_s (B, ...) at step s in [0, t)."""
-        t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long)
-        mean, variance = self.process.q_posterior(pred_x0, x_t, t_batch, s)
-        return mean + variance.sqrt() * randn_like(x_t, generator)
+        coef_x0, coef_xt, variance = self.process.step_coefficients(t, s)  # q_posterior's, as floats
+        return coef_x0 * pred_x0 + coef_xt * x_t + math.sqrt(variance) * randn_like(x_t, generator)
