@@ -220,3 +220,12 @@ def test_two_devices_give_the_one_device_output(ckpt: Path, tmp_path: Path) -> N
     assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("two")) == ["two.jsonl"]
     assert proc.stderr.count("5 inputs, 2 candidates each") == 1
+
+
+def test_bf16_autocast_sampling(ckpt: Path, tmp_path: Path) -> None:
+    # Lightning's bf16-mixed precision in the predict loop: the denoiser runs in bfloat16, the
+    # sampler's state stays float32; the output has the usual schema.
+    assert sample.main([f"ckpt={ckpt}", "text=highlight values greater than 4", "num_candidates=2", "steps=4",
+                        "precision=bf16", "device=cpu", f"out={tmp_path / 'bf16.jsonl'}"]) == 0
+    rec = json.loads((tmp_path / "bf16.jsonl").read_text())
+    assert len(rec["candidates"]) == 2 and all(isinstance(c["code"], str) and c["score"] <= 0 for c in rec["candidates"])
