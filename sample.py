@@ -44,11 +44,41 @@ def trajectory_path(out: str, suffix: str) -> Path:
     return Path(f"{stem}.trajectory{suffix}")
 
 
+def collate_fn(rows: list[dict[str, Any]], tok: Any, max_nl_len: int, unconditional: bool = False):
+    """Input indices -> {"index", "src_ids", "src_mask"}: utterance tokens + </s>, right-padded."""
+    def collate(indices: list[int]) -> dict[str, Any]:
+        if unconditional:  # no utterance: only the shape of E_s matters, its values are noise
+            src = torch.full((len(indices), max_nl_len), tok.eos_token_id)
+        else:
+            enc = [tok(rows[i]["nl"], add_special_tokens=False).input_ids[: max_nl_len - 1] + [tok.eos_token_id]
+                   for i in indices]
+            width = max(map(len, enc))
+            src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc])
+        return {"index": indices, "src_ids": src, "src_mask": src != tok.pad_token_id}
+
+    return collate
+
+
 def setup(opts: SampleOptions) -> dict[str, Any]:
     """Load the checkpoint, check the options against it, read the inputs; raises on any problem."""
+    from codefusion.baselines.generation import is_baseline_config
+    from codefusion.checkpoint import load_checkpoint
+    from codefusion.config import from_dict
+
+    ckpt = load_checkpoint(opts.ckpt)
+    try:
+        cfg = from_dict(ckpt["hyper_parameters"]["config"])
+    except Exception as e:
+        raise CheckpointError(f"{opts.ckpt}: no usable config inside ({type(e).__name__})") from None
+    return setup_baseline(opts, ckpt) if is_baseline_config(cfg) else setup_codefusion(opts, ckpt)
+
+
+def setup_codefusion(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
     from codefusion.generation import generate, load_for_generation
 
-    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu")
+    if opts.extra:
+        raise ValueError(f"{', '.join(sorted(opts.extra))}: options of baseline checkpoints; {opts.ckpt} is CodeFusion")
+    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu", checkpoint=ckpt)
     steps = opts.steps or process.num_timesteps
     if not 1 <= steps <= process.num_timesteps:
         raise ValueError(f"steps={steps} must be in [1, {process.num_timesteps}]")
@@ -61,27 +91,55 @@ def setup(opts: SampleOptions) -> dict[str, Any]:
     rows = read_inputs(opts)
     if opts.compile:
         model.denoiser = torch.compile(model.denoiser)
-
-    def collate(indices: list[int]) -> dict[str, Any]:
-        if opts.unconditional:  # no utterance: only the shape of E_s matters, its values are noise
-            src = torch.full((len(indices), cfg.data.max_nl_len), tok.eos_token_id)
-        else:
-            enc = [tok(rows[i]["nl"], add_special_tokens=False).input_ids[: cfg.data.max_nl_len - 1] + [tok.eos_token_id]
-                   for i in indices]
-            width = max(map(len, enc))
-            src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc])
-        return {"index": indices, "src_ids": src, "src_mask": src != tok.pad_token_id}
+    k = opts.num_candidates or 1
 
     def generate_fn(src: torch.Tensor, mask: torch.Tensor, indices: list[int]) -> Any:
         return generate(model, process, src, mask, cfg.data.max_code_len, tok.eos_token_id,
-                        num_candidates=opts.num_candidates, steps=steps, sampler=opts.sampler,
+                        num_candidates=k, steps=steps, sampler=opts.sampler,
                         unconditional=opts.unconditional, noise_keys=indices, seed=opts.seed, decode=opts.decode,  # type: ignore[arg-type]
                         clamp_from=opts.clamp_from if opts.clamp else None, record_every=opts.record_every,
                         keep_tensors=opts.save_tensors)
 
     meta = {"language": cfg.data.language, "sampler": opts.sampler, "steps": steps, "num_timesteps": process.num_timesteps}
-    return {"model": model, "tok": tok, "rows": rows, "collate": collate, "generate": generate_fn, "meta": meta,
-            "label": f"{opts.sampler} {steps} steps"}
+    return {"model": model, "tok": tok, "rows": rows, "collate": collate_fn(rows, tok, cfg.data.max_nl_len, opts.unconditional),
+            "generate": generate_fn, "meta": meta, "k": k, "label": f"{opts.sampler} {steps} steps"}
+
+
+BASELINE_TYPES = {"num_beams": "int", "do_sample": "bool", "temperature": "float", "top_p": "float",
+                  "num_beam_groups": "int", "diversity_penalty": "float"}
+DIFFUSION_ONLY = ("sampler", "steps", "record_every", "save_tensors", "decode", "clamp", "unconditional", "compile")
+
+
+def setup_baseline(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
+    """An autoregressive baseline (codefusion.baselines): beam search / sampling, same output schema."""
+    from codefusion.baselines.generation import decoding_options, generate_baseline, load_baseline_for_generation
+    from codefusion.diffusion import stable_seed
+    from codefusion.sampling import SampleOptions as Defaults
+    from codefusion.sampling import convert
+
+    given = [key for key in DIFFUSION_ONLY if getattr(opts, key) != getattr(Defaults(), key)]
+    if given:
+        raise ValueError(f"{', '.join(given)}: options of CodeFusion checkpoints; {opts.ckpt} is an autoregressive baseline")
+    cfg, model, tok = load_baseline_for_generation(opts.ckpt, opts.weights, "cpu", checkpoint=ckpt)
+    for key, value in opts.extra.items():  # command-line decoding settings over the checkpoint's
+        setattr(cfg.baseline, key, convert(key, value, BASELINE_TYPES[key]))
+    if opts.num_candidates:
+        cfg.baseline.num_candidates = opts.num_candidates
+    cfg.validate_baseline()  # more candidates than beams, ...: one line, before any output
+    decoding = decoding_options(cfg)
+    rows = read_inputs(opts)
+    arch = cfg.baseline.arch
+
+    def generate_fn(src: torch.Tensor, mask: torch.Tensor, indices: list[int]) -> Any:
+        # Sampling draws from a seed of (seed, first input of the batch): deterministic per batch.
+        return generate_baseline(model, arch, src, mask, **decoding, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                                 seed=stable_seed(opts.seed, indices[0]))
+
+    label = ("sampling" if decoding["do_sample"] else
+             f"beam search ({decoding['num_beams']} beams{', %d groups' % decoding['num_beam_groups'] if decoding['num_beam_groups'] > 1 else ''})")
+    return {"model": model, "tok": tok, "rows": rows, "collate": collate_fn(rows, tok, cfg.data.max_nl_len),
+            "generate": generate_fn, "meta": {"language": cfg.data.language}, "k": decoding["num_candidates"],
+            "label": f"{arch} {label}"}
 
 
 def main(argv: list[str]) -> int:
@@ -119,10 +177,11 @@ def main(argv: list[str]) -> int:
 
         sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged["records"]))
     seconds = time.time() - start
-    ms = 1000 * loop_seconds / max(1, steps_run)
-    print(f"{len(merged['records'])} inputs, {opts.num_candidates} candidates each, {job['label']}, {seconds:.1f} s, "
-          f"{ms:.1f} ms per denoising step (batches of up to {opts.batch_size} x {opts.num_candidates} rows, rank 0)",
-          file=sys.stderr)
+    summary = f"{len(merged['records'])} inputs, {job['k']} candidates each, {job['label']}, {seconds:.1f} s"
+    if steps_run:  # denoising steps (CodeFusion); a baseline's decoding has none
+        summary += (f", {1000 * loop_seconds / steps_run:.1f} ms per denoising step "
+                    f"(batches of up to {opts.batch_size} x {job['k']} rows, rank 0)")
+    print(summary, file=sys.stderr)
     return 0
 
 

@@ -11,6 +11,9 @@ Many GPUs on one node (Lightning launches the processes):
     torchrun --nproc_per_node=4 train.py configs/python.yaml data.data_dir=data trainer.devices=4 trainer.strategy=ddp train.run_dir=runs/py
 Many nodes under SLURM (srun starts one process per GPU):
     srun python train.py configs/python.yaml trainer.devices=4 trainer.num_nodes=2 trainer.strategy=ddp
+Autoregressive baselines (baseline.arch: seq2seq T5/CodeT5, causal_lm GPT-2/CodeGen), same data and run layout:
+    python train.py configs/quickstart.yaml configs/baselines/quickstart_seq2seq.yaml
+    python train.py configs/baselines/seq2seq_cf.yaml trainer.devices=1
 Resume exactly / fine-tune from a pre-trained run:
     python train.py configs/python.yaml train.run_dir=runs/py train.ckpt_path=runs/py/checkpoints/last.ckpt
     python train.py configs/python.yaml train.init_from=runs/pretrain-py/checkpoints/last.ckpt

@@ -184,6 +184,45 @@ class EvalConfig:
 
 
 @dataclass
+class BaselineConfig:
+    """Autoregressive baselines (paper Table 1: fine-tuned T5, CodeT5, CodeGen), trained by the
+    same train.py on the same data and tokenizer when `arch` is not "none".
+
+    The paper fine-tunes them with Adam, lr 1e-4, for 100 epochs and takes the top-k from a beam
+    of 5 (set in configs/baselines/*.yaml through `optim` and `train`; the fields below are the
+    networks and the decoding)."""
+
+    # "none": train CodeFusion. "seq2seq": T5ForConditionalGeneration (T5, CodeT5, CodeT5+).
+    # "causal_lm": a decoder-only LM reading "utterance </s>" and continuing with the code
+    # (GPT-2 architecture, or CodeGen & co. from `name_or_path`).
+    arch: Literal["none", "seq2seq", "causal_lm"] = "none"
+    # Hub name or local path of pre-trained weights (Salesforce/codet5-large, t5-large,
+    # Salesforce/codegen-350M-mono); null builds a fresh model from the sizes below. Use the
+    # model's own tokenizer (`tokenizer.name_or_path`): the embedding is resized to its vocabulary.
+    name_or_path: Optional[str] = None
+    # Sizes of a fresh model; the defaults are codet5-small's (d 512, 8 heads of 64, FFN 2048).
+    d_model: int = 512
+    layers: int = 6  # seq2seq: encoder and decoder layers each (codet5-small: 6 + 6); causal_lm: blocks
+    heads: int = 8
+    d_ff: int = 2048
+    d_kv: int = 64  # seq2seq only (GPT-2 heads are d_model / heads wide)
+    dropout: float = 0.1  # codet5-small's
+    # Decoding (the end-of-training evaluation and the default of sampling). Paper: beam 5, top-k
+    # taken from the beam; a beam returns at most num_beams candidates.
+    num_beams: int = 5
+    num_candidates: int = 5  # candidates per input, ranked best first (paper: top-1/3/5)
+    do_sample: bool = False  # true: num_candidates independent samples instead of a beam
+    temperature: float = 1.0  # sampling only
+    top_p: float = 1.0  # sampling only: nucleus; 1.0 keeps the whole distribution
+    # Diverse (group) beam search, Vijayakumar et al. 2016: num_beams split into this many groups,
+    # each penalised by `diversity_penalty` per use of a token by earlier groups at the same step.
+    # 1 is plain beam search (the paper's setting).
+    num_beam_groups: int = 1
+    diversity_penalty: float = 0.0
+    max_new_tokens: Optional[int] = None  # null: data.max_code_len (n, the length trained on)
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -195,6 +234,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
     def world_size(self) -> int:
         """Processes that share the global batch: devices per node x nodes."""
@@ -255,7 +295,37 @@ class Config:
             raise ConfigError("data.source=pretrain needs data.data_dir (the --out of data_prep/prepare_pretraining.py)")
         if not 0.0 <= self.optim.ema_decay < 1.0:
             raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.optim.ema_decay}")
+        self.validate_baseline()
         self.grad_accumulation()
+
+    def validate_baseline(self) -> None:
+        b = self.baseline
+        if b.arch == "none":
+            return
+        if self.train.freeze:
+            raise ConfigError("train.freeze names CodeFusion components; it does not apply to baseline.arch="
+                              f"{b.arch}")
+        if self.data.source == "pretrain":
+            raise ConfigError("data.source=pretrain is CodeFusion's pre-training; baselines train on (nl, code) pairs")
+        if min(b.d_model, b.layers, b.heads, b.num_beams, b.num_candidates, b.num_beam_groups) <= 0:
+            raise ConfigError("baseline.d_model, layers, heads, num_beams, num_candidates and num_beam_groups "
+                              "must be positive")
+        if not b.name_or_path and b.d_model % b.heads:
+            raise ConfigError(f"baseline.d_model={b.d_model} is not divisible by baseline.heads={b.heads}")
+        if not b.do_sample and b.num_candidates > b.num_beams:
+            raise ConfigError(f"baseline.num_candidates={b.num_candidates} exceeds baseline.num_beams={b.num_beams} "
+                              "(a beam returns at most num_beams candidates)")
+        if b.num_beams % b.num_beam_groups:
+            raise ConfigError(f"baseline.num_beams={b.num_beams} is not divisible by "
+                              f"baseline.num_beam_groups={b.num_beam_groups}")
+        if b.num_beam_groups > 1 and b.do_sample:
+            raise ConfigError("baseline.num_beam_groups > 1 is diverse beam search; it cannot be combined with "
+                              "baseline.do_sample")
+        if b.temperature <= 0 or not 0 < b.top_p <= 1 or b.diversity_penalty < 0:
+            raise ConfigError("baseline.temperature must be > 0, baseline.top_p in (0, 1] and "
+                              "baseline.diversity_penalty >= 0")
+        if b.max_new_tokens is not None and b.max_new_tokens <= 0:
+            raise ConfigError(f"baseline.max_new_tokens must be positive, got {b.max_new_tokens}")
 
 
 def load_config(yaml_files: list[str] | tuple[str, ...] = (), overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from codefusion.config import Config
 from codefusion.diffusion import GaussianDiffusion
@@ -28,6 +28,21 @@ def build_model(cfg: Config, vocab_size: int) -> CodeFusion:
     )
 
 
+def build_baseline(cfg: Config, vocab_size: int, pad_id: int, eos_id: int) -> PreTrainedModel:
+    """The autoregressive baseline of `cfg.baseline.arch` (see codefusion/baselines/networks.py)."""
+    from codefusion.baselines.networks import build_causal_lm, build_seq2seq
+
+    b = cfg.baseline
+    sizes = dict(name_or_path=b.name_or_path, d_model=b.d_model, layers=b.layers, heads=b.heads, d_ff=b.d_ff,
+                 dropout=b.dropout)
+    if b.arch == "seq2seq":
+        return build_seq2seq(vocab_size, pad_id, eos_id, d_kv=b.d_kv, **sizes)
+    if b.arch == "causal_lm":  # positions for the longest prompt and the longest code it may write
+        code_len = max(cfg.data.max_code_len, b.max_new_tokens or 0)
+        return build_causal_lm(vocab_size, pad_id, eos_id, cfg.data.max_nl_len + code_len, **sizes)
+    raise ValueError(f"baseline.arch={b.arch} is not a baseline")
+
+
 def build_process(cfg: Config) -> GaussianDiffusion:
     d = cfg.diffusion
     return GaussianDiffusion.from_schedule(d.schedule, d.num_timesteps, d.parameterization)
@@ -43,6 +58,9 @@ def build_tokenizer(cfg: Config, train_texts: list[str] | None = None) -> PreTra
         if not train_texts:
             raise ValueError("tokenizer.name_or_path is null and there is no training text to train a BPE on")
         tok = train_bpe_tokenizer(train_texts, cfg.tokenizer.train_vocab_size)
+    if tok.pad_token_id is None and cfg.baseline.arch != "none":
+        # Decoder-only tokenizers (CodeGen's, GPT-2's) have no pad; the data pads code with one.
+        tok.add_special_tokens({"pad_token": "<pad>"})
     check_special_ids(tok)
     return tok
 

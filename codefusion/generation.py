@@ -162,8 +162,9 @@ def decode_code(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> str:
     return tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
 
 
-def load_for_generation(path: str, weights: str = "ema", device: str = "cpu"):
+def load_for_generation(path: str, weights: str = "ema", device: str = "cpu", checkpoint: dict | None = None):
     """Rebuild (config, model, process, tokenizer) from a checkpoint alone; EMA weights by default.
+    `checkpoint`: the file's contents when already read (`load_checkpoint`); `path` then names it.
 
     Returns a tuple (Config, CodeFusion in eval mode, GaussianDiffusion, tokenizer)."""
     from codefusion.checkpoint import CheckpointError, load_checkpoint
@@ -171,7 +172,7 @@ def load_for_generation(path: str, weights: str = "ema", device: str = "cpu"):
     from codefusion.data.tokenizer import tokenizer_from_json
     from codefusion.factory import build_model, build_process
 
-    ckpt = load_checkpoint(path)
+    ckpt = checkpoint if checkpoint is not None else load_checkpoint(path)
     hp = ckpt["hyper_parameters"]
     cfg = from_dict(hp["config"])
     cfg.model.encoder_name_or_path = None  # the weights come from the checkpoint, not the hub

@@ -33,7 +33,7 @@ class SampleOptions:
     data: Optional[str] = None  # DATA_DIR with {split}.jsonl (prepare_benchmarks.py's layout)
     split: str = "test"
     limit: int = 0  # first N inputs only (0 = all)
-    num_candidates: int = 1  # k candidates per input, ranked best first
+    num_candidates: int = 0  # k candidates per input, ranked best first (0: 1, or a baseline's config)
     sampler: str = "ddpm"  # ddpm | ddim | dpm_solver++
     steps: int = 0  # denoising steps (0 = the model's T, the paper's 1200)
     seed: int = 0
@@ -70,17 +70,17 @@ def parse_options(argv: list[str]) -> SampleOptions:
         if not sep or key not in fields:
             raise ValueError(f"unknown argument '{arg}' (expected key=value with key in "
                              f"{', '.join(sorted([*fields, *BASELINE_KEYS]))})")
-        setattr(opts, key, _convert(key, value, fields[key].type))
+        setattr(opts, key, convert(key, value, fields[key].type))
     if not opts.ckpt:
         raise ValueError("ckpt=PATH is required")
     for key, choices in CHOICES.items():
         if getattr(opts, key) not in choices:
             raise ValueError(f"{key}={getattr(opts, key)} must be one of {', '.join(choices)}")
-    for key in ("num_candidates", "batch_size", "devices", "clamp_from"):
+    for key in ("batch_size", "devices", "clamp_from"):
         if getattr(opts, key) < 1:
             raise ValueError(f"{key}={getattr(opts, key)} must be >= 1")
-    if opts.record_every < 0 or opts.limit < 0 or opts.steps < 0:
-        raise ValueError("record_every, limit and steps must be >= 0")
+    if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates) < 0:
+        raise ValueError("record_every, limit, steps and num_candidates must be >= 0")
     if opts.record_every and not opts.out:
         raise ValueError("record_every needs out=FILE.jsonl (the trajectory is written beside it)")
     if opts.save_tensors and not opts.record_every:
@@ -90,7 +90,8 @@ def parse_options(argv: list[str]) -> SampleOptions:
     return opts
 
 
-def _convert(key: str, value: str, kind: Any) -> Any:
+def convert(key: str, value: str, kind: Any) -> Any:
+    """A key=value string -> bool, int, float or str (by the type's name); ValueError naming it."""
     kind = str(kind)
     if kind == "bool":
         if value.lower() not in ("true", "false"):
@@ -101,6 +102,11 @@ def _convert(key: str, value: str, kind: Any) -> Any:
             return int(value)
         except ValueError:
             raise ValueError(f"{key}={value}: expected an integer") from None
+    if kind == "float":
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{key}={value}: expected a number") from None
     return value
 
 

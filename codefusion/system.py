@@ -16,11 +16,28 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from codefusion.checkpoint import FORMAT
-from codefusion.config import Config, from_dict
+from codefusion.config import Config, OptimConfig, from_dict
 from codefusion.ema import EMA
 from codefusion.factory import build_model, build_process
-from codefusion.generation import decode_code, generate
+from codefusion.generation import Generation, decode_code, generate
 from codefusion.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
+from codefusion.networks.codefusion import parameter_report
+
+
+def build_optimizer(model: torch.nn.Module, o: OptimConfig, max_steps: int) -> dict[str, Any]:
+    """AdamW over the trainable parameters, linear warm-up then `o.decay` to 0 at `max_steps`
+    (Lightning's configure_optimizers format; shared with the baselines)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+    def lr_factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        frac = min(1.0, (step - o.warmup_steps) / max(1, max_steps - o.warmup_steps))
+        return {"constant": 1.0, "linear": 1.0 - frac, "cosine": 0.5 * (1 + math.cos(math.pi * frac))}[o.decay]
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class CodeFusionSystem(L.LightningModule):
@@ -103,18 +120,7 @@ class CodeFusionSystem(L.LightningModule):
         self.ema.update(self.model)
 
     def configure_optimizers(self) -> Any:
-        o, max_steps = self.cfg.optim, self.cfg.train.max_steps
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-
-        def lr_factor(step: int) -> float:
-            if step < o.warmup_steps:
-                return (step + 1) / o.warmup_steps
-            frac = min(1.0, (step - o.warmup_steps) / max(1, max_steps - o.warmup_steps))
-            return {"constant": 1.0, "linear": 1.0 - frac, "cosine": 0.5 * (1 + math.cos(math.pi * frac))}[o.decay]
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return build_optimizer(self.model, self.cfg.optim, self.cfg.train.max_steps)
 
     # ---- validation (EMA weights) ---------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
@@ -158,6 +164,23 @@ class CodeFusionSystem(L.LightningModule):
             nl = tok.decode(src[i][mask[i]].tolist(), skip_special_tokens=True)
             ref = decode_code(tok, batch["code_ids"][i].tolist())
             self._decoded.append((nl, ref, decode_code(tok, out.tokens[i, 0].tolist())))
+
+    # ---- generation (the end-of-training evaluation; same contract as BaselineSystem) -------
+    def generate_candidates(self, src_ids: Tensor, src_mask: Tensor, num_candidates: Optional[int] = None,
+                            generator: Optional[torch.Generator] = None) -> Generation:
+        """(B, S) utterances -> `Generation` of num_candidates (default 1) denoised programs each,
+        `eval.sample_steps` DDPM steps, with the weights currently in the model."""
+        if self.tokenizer is None:
+            raise RuntimeError("set system.tokenizer before generating (its </s> ends the code)")
+        return generate(self.model, self.process, src_ids, src_mask, self.cfg.data.max_code_len,
+                        self.tokenizer.eos_token_id, num_candidates=num_candidates or 1,
+                        steps=self.cfg.eval.sample_steps, generator=generator)
+
+    def describe_decoding(self) -> str:
+        return f"{self.cfg.eval.sample_steps} DDPM steps"
+
+    def parameter_report(self) -> dict[str, int]:
+        return parameter_report(self.model)
 
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -20,8 +20,7 @@ from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import SplitReport
 from codefusion.data.tokenizer import tokenizer_from_json, tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
-from codefusion.generation import decode_code, generate
-from codefusion.networks.codefusion import parameter_report
+from codefusion.generation import decode_code
 from codefusion.system import CodeFusionSystem
 
 # The data module skips the batches already trained on when resuming mid-epoch (see
@@ -79,7 +78,7 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
     return tok
 
 
-def init_from(system: CodeFusionSystem, path: str, which: str) -> dict[str, list[str]]:
+def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, list[str]]:
     """Load another run's weights (EMA or raw) into `system`, tolerating a different head/vocab:
     returns and prints what was loaded, missing, unexpected and skipped for a shape mismatch."""
     ckpt = load_checkpoint(path)
@@ -147,9 +146,10 @@ def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Cal
 
 
 @torch.no_grad()
-def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Config, out_path: Path) -> float:
-    """Generate code for held-out utterances with the EMA weights; print some, return exact match
-    and write the predictions (sample.py's schema) to `out_path`."""
+def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: Config, out_path: Path) -> float:
+    """Generate code for held-out utterances with the EMA weights through the system's
+    `generate_candidates` (CodeFusion or a baseline: one contract); print some, return the
+    top-1 exact match and write the predictions (sample.py's schema) to `out_path`."""
     split, tok = cfg.eval.split, dm.tokenizer
     ds, rows = dm.datasets[split], dm.rows[split]
     n = len(ds) if cfg.eval.num_examples <= 0 else min(cfg.eval.num_examples, len(ds))
@@ -160,13 +160,12 @@ def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Co
     loader = dm.loader(split, cfg.eval.batch_size, range(n))  # type: ignore[arg-type]
     records, i = [], 0
     for batch in loader:
-        out = generate(system.model, system.process, batch["src_ids"].to(device), batch["src_mask"].to(device),
-                       cfg.data.max_code_len, tok.eos_token_id, steps=cfg.eval.sample_steps, generator=g)
+        out = system.generate_candidates(batch["src_ids"].to(device), batch["src_mask"].to(device), generator=g)
         for b in range(out.tokens.shape[0]):
             ref = decode_code(tok, batch["code_ids"][b].tolist())
-            code = decode_code(tok, out.tokens[b, 0].tolist())
-            record = {"id": rows[i]["id"], "nl": rows[i]["nl"], "reference": ref,
-                      "candidates": [{"code": code, "score": float(out.score[b, 0])}]}
+            candidates = [{"code": decode_code(tok, out.tokens[b, c].tolist()), "score": float(out.score[b, c])}
+                          for c in range(out.tokens.shape[1])]
+            record = {"id": rows[i]["id"], "nl": rows[i]["nl"], "reference": ref, "candidates": candidates}
             if "table" in rows[i]:
                 record["table"] = rows[i]["table"]
             records.append(record)
@@ -176,12 +175,25 @@ def evaluate_heldout(system: CodeFusionSystem, dm: CodeFusionDataModule, cfg: Co
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     os.replace(tmp, out_path)
-    say(f"\nheld-out {split} examples ({cfg.eval.sample_steps} DDPM steps, EMA weights):")
+    say(f"\nheld-out {split} examples ({system.describe_decoding()}, EMA weights):")
     for r in records[: cfg.eval.show]:
         mark = "OK " if r["candidates"][0]["code"] == r["reference"] else "   "
         say(f"  {mark}nl:  {r['nl']}\n     gen: {r['candidates'][0]['code']}\n     ref: {r['reference']}")
     say(f"exact match on {len(records)} held-out {split} examples: {exact:.1%}  (predictions: {out_path})")
     return exact
+
+
+def build_system(cfg: Config, tok: PreTrainedTokenizerBase) -> L.LightningModule:
+    """CodeFusionSystem, or BaselineSystem when `baseline.arch` names an autoregressive baseline."""
+    if cfg.baseline.arch != "none":
+        from codefusion.baselines.system import BaselineSystem
+
+        system: L.LightningModule = BaselineSystem(to_dict(cfg), vocab_size=len(tok), pad_id=tok.pad_token_id,
+                                                   eos_id=tok.eos_token_id, tokenizer_json=tokenizer_to_json(tok))
+    else:
+        system = CodeFusionSystem(to_dict(cfg), vocab_size=len(tok), tokenizer_json=tokenizer_to_json(tok))
+    system.tokenizer = tok
+    return system
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -201,9 +213,8 @@ def run(cfg: Config) -> dict[str, Any]:
     dm.setup()
     for line in dm.report_lines():
         say(f"data {line}")
-    system = CodeFusionSystem(to_dict(cfg), vocab_size=len(tok), tokenizer_json=tokenizer_to_json(tok))
-    system.tokenizer = tok
-    params = parameter_report(system.model)
+    system = build_system(cfg, tok)
+    params = system.parameter_report()
     say("parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()))
     say(f"batch: global {cfg.train.global_batch_size} = per-device {cfg.train.per_device_batch_size} "
         f"x world {cfg.world_size()} x gradient accumulation {cfg.grad_accumulation()}")

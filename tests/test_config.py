@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from codefusion.config import ConfigError, from_dict, load_config, to_dict
-from codefusion.factory import build_model, build_process
+from codefusion.baselines.networks import count_parameters
+from codefusion.factory import build_baseline, build_model, build_process
 from codefusion.networks.codefusion import parameter_report
 
 from conftest import ROOT
@@ -19,15 +20,22 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 def test_there_are_configs() -> None:
     names = {p.name for p in CONFIGS}
     assert {"quickstart.yaml", "python.yaml", "bash.yaml", "cf.yaml", "pretrain_python.yaml", "pretrain_bash.yaml",
-            "pretrain_cf.yaml", "no_codegen.yaml", "no_cpd.yaml", "no_pretraining.yaml"} <= names
+            "pretrain_cf.yaml", "no_codegen.yaml", "no_cpd.yaml", "no_pretraining.yaml", "seq2seq_cf.yaml",
+            "causal_lm_cf.yaml", "quickstart_seq2seq.yaml", "quickstart_causal_lm.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_config_loads_and_builds(path: Path) -> None:
-    # Ablation files are overlays on a language config (see their headers).
+    # Ablation files are overlays on a language config, the quickstart baselines on the quickstart.
     base = [str(ROOT / "configs" / "pretrain_cf.yaml")] if path.parent.name == "ablations" else []
-    # No hub here: build the encoder from its config instead of downloading it.
-    cfg = load_config([*base, str(path)], ["model.encoder_name_or_path=null"])
+    if path.parent.name == "baselines" and path.name.startswith("quickstart"):
+        base = [str(ROOT / "configs" / "quickstart.yaml")]
+    # No hub here: build the encoder (or the baseline) from its config instead of downloading it.
+    cfg = load_config([*base, str(path)], ["model.encoder_name_or_path=null", "baseline.name_or_path=null"])
+    if cfg.baseline.arch != "none":
+        assert count_parameters(build_baseline(cfg, 32100, pad_id=0, eos_id=2)) > 0
+        assert from_dict(to_dict(cfg)) == cfg
+        return
     model = build_model(cfg, vocab_size=32100)
     process = build_process(cfg)
     assert process.num_timesteps == cfg.diffusion.num_timesteps
