@@ -7,40 +7,20 @@ One training step (paper §3.2):
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
-import lightning as L
 import torch
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
 
-from codefusion.checkpoint import FORMAT
-from codefusion.config import Config, OptimConfig, from_dict
-from codefusion.ema import EMA
+from codefusion.config import Config, from_dict
 from codefusion.factory import build_model, build_process
 from codefusion.generation import Generation, decode_code, generate
 from codefusion.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
 from codefusion.networks.codefusion import parameter_report
+from codefusion.system_base import TrainedSystem
 
 
-def build_optimizer(model: torch.nn.Module, o: OptimConfig, max_steps: int) -> dict[str, Any]:
-    """AdamW over the trainable parameters, linear warm-up then `o.decay` to 0 at `max_steps`
-    (Lightning's configure_optimizers format; shared with the baselines)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-
-    def lr_factor(step: int) -> float:
-        if step < o.warmup_steps:
-            return (step + 1) / o.warmup_steps
-        frac = min(1.0, (step - o.warmup_steps) / max(1, max_steps - o.warmup_steps))
-        return {"constant": 1.0, "linear": 1.0 - frac, "cosine": 0.5 * (1 + math.cos(math.pi * frac))}[o.decay]
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-class CodeFusionSystem(L.LightningModule):
+class CodeFusionSystem(TrainedSystem):
     """Training, validation and checkpoint glue for CodeFusion.
 
     Args:
@@ -58,9 +38,8 @@ class CodeFusionSystem(L.LightningModule):
         self.process = build_process(self.cfg)
         for name in self.cfg.train.freeze:  # e.g. the encoder in pre-training
             getattr(self.model, name).requires_grad_(False)
-        self.ema = EMA(self.model, self.cfg.optim.ema_decay)
-        self.tokenizer: Optional[PreTrainedTokenizerBase] = None  # set by train.py for text logs
-        self._decoded: list[tuple[str, str, str]] = []
+        self.init_shared()
+        self.validation_decoding = f"{self.cfg.train.val_sample_steps} DDPM steps"
 
     # ---- the loss -------------------------------------------------------------------------
     def loss_terms(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> dict[str, Tensor]:
@@ -94,12 +73,6 @@ class CodeFusionSystem(L.LightningModule):
         return w.w_diffusion * terms["diffusion"] + w.w_decoder * terms["decoder"] + w.w_ce * terms["ce"]
 
     # ---- training -------------------------------------------------------------------------
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # All randomness of a step (t, eps, dropout) is a function of (seed, step, micro-batch,
-        # rank), so `ckpt_path=` resumes exactly: the same draws as an uninterrupted run.
-        seed = hash((self.cfg.train.seed, self.global_step, batch_idx, self.global_rank)) % (2**63)
-        torch.manual_seed(seed)
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         terms = self.loss_terms(batch)
         per_example = self.total(terms)
@@ -115,28 +88,7 @@ class CodeFusionSystem(L.LightningModule):
                 self.log(f"train/loss_q{q}", value, batch_size=bs)
         return loss
 
-    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
-        super().optimizer_step(*args, **kwargs)
-        self.ema.update(self.model)
-
-    def configure_optimizers(self) -> Any:
-        return build_optimizer(self.model, self.cfg.optim, self.cfg.train.max_steps)
-
-    # ---- validation (EMA weights) ---------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
-        self.ema.swap(self.model)
-        self._decoded = []
-
-    def on_validation_epoch_end(self) -> None:
-        self.ema.swap(self.model)
-        if self._decoded:
-            exact = sum(ref == gen for _, ref, gen in self._decoded) / len(self._decoded)
-            self.log("val/decoded_exact_match", exact, sync_dist=True)
-            if self.global_rank == 0:
-                print(f"\nvalidation samples at step {self.global_step} ({self.cfg.train.val_sample_steps} DDPM steps):")
-                for nl, ref, gen in self._decoded[:4]:
-                    print(f"  nl:  {nl}\n  ref: {ref}\n  gen: {gen}")
-
+    # ---- validation (EMA weights: TrainedSystem swaps them in) -----------------------------
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed * 7919 + batch_idx)
         terms = self.loss_terms(batch, generator=g)
@@ -181,13 +133,3 @@ class CodeFusionSystem(L.LightningModule):
 
     def parameter_report(self) -> dict[str, int]:
         return parameter_report(self.model)
-
-    # ---- checkpoints ----------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ema"] = self.ema.state_dict()
-        checkpoint["codefusion"] = {"format": FORMAT, "tokenizer_json": self.tokenizer_json}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "ema" in checkpoint:
-            self.ema.load_state_dict(checkpoint["ema"])
-        self.tokenizer_json = checkpoint.get("codefusion", {}).get("tokenizer_json", self.tokenizer_json)

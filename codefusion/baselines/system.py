@@ -5,31 +5,28 @@ One training step, on the data module's batches (utterance `src`, code `y` = cod
     causal_lm: logits = LM([<pad>.. src </s>][y])  at the positions before each code token
     loss = mean over code tokens and their </s> of -log p(y_i | y_<i, src)
 
-Everything else is CodeFusionSystem's: the AdamW schedule, EMA weights (validation, evaluation,
-checkpoints), per-step seeding for exact resume, and the checkpoint contents, so train.py,
+Everything else is shared with CodeFusionSystem (`TrainedSystem`, codefusion/system_base.py):
+the AdamW schedule, EMA weights (validation, evaluation, checkpoints), per-step seeding for exact
+resume, and the checkpoint contents, so train.py,
 `load_checkpoint`, `init_from` and the end-of-training evaluation treat both kinds alike.
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
 
 from codefusion.baselines.generation import decoding_options, generate_baseline
 from codefusion.baselines.networks import causal_lm_batch, count_parameters
-from codefusion.checkpoint import FORMAT
 from codefusion.config import Config, from_dict
-from codefusion.ema import EMA
 from codefusion.factory import build_baseline
 from codefusion.generation import Generation, decode_code
-from codefusion.system import build_optimizer
+from codefusion.system_base import TrainedSystem
 
 
-class BaselineSystem(L.LightningModule):
+class BaselineSystem(TrainedSystem):
     """Training, validation and checkpoint glue for a T5-style or decoder-only baseline.
 
     Args:
@@ -48,9 +45,8 @@ class BaselineSystem(L.LightningModule):
         self.arch = self.cfg.baseline.arch
         self.pad_id, self.eos_id = pad_id, eos_id
         self.model = build_baseline(self.cfg, vocab_size, pad_id, eos_id)
-        self.ema = EMA(self.model, self.cfg.optim.ema_decay)
-        self.tokenizer: Optional[PreTrainedTokenizerBase] = None  # set by train.py for text logs
-        self._decoded: list[tuple[str, str, str]] = []
+        self.init_shared()
+        self.validation_decoding = "greedy"
 
     # ---- the loss -------------------------------------------------------------------------
     def code_logits(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
@@ -78,10 +74,6 @@ class BaselineSystem(L.LightningModule):
                 "token_acc": ((logits.detach().argmax(-1) == y) & mask).sum() / count}
 
     # ---- training -------------------------------------------------------------------------
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Dropout is a function of (seed, step, micro-batch, rank): `ckpt_path=` resumes exactly.
-        torch.manual_seed(hash((self.cfg.train.seed, self.global_step, batch_idx, self.global_rank)) % (2**63))
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         terms = self.loss_terms(batch)
         bs = batch["code_ids"].shape[0]
@@ -90,28 +82,7 @@ class BaselineSystem(L.LightningModule):
             self.log("train/token_acc", terms["token_acc"], batch_size=bs)
         return terms["loss"]
 
-    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
-        super().optimizer_step(*args, **kwargs)
-        self.ema.update(self.model)
-
-    def configure_optimizers(self) -> Any:
-        return build_optimizer(self.model, self.cfg.optim, self.cfg.train.max_steps)
-
     # ---- validation (EMA weights) ---------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
-        self.ema.swap(self.model)
-        self._decoded = []
-
-    def on_validation_epoch_end(self) -> None:
-        self.ema.swap(self.model)
-        if self._decoded:
-            exact = sum(ref == gen for _, ref, gen in self._decoded) / len(self._decoded)
-            self.log("val/decoded_exact_match", exact, sync_dist=True)
-            if self.global_rank == 0:
-                print(f"\nvalidation samples at step {self.global_step} (greedy):")
-                for nl, ref, gen in self._decoded[:4]:
-                    print(f"  nl:  {nl}\n  ref: {ref}\n  gen: {gen}")
-
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         terms = self.loss_terms(batch)
         bs = batch["code_ids"].shape[0]
@@ -151,12 +122,5 @@ class BaselineSystem(L.LightningModule):
         return {self.arch: count_parameters(self.model), "total": count_parameters(self.model)}
 
     # ---- checkpoints ----------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ema"] = self.ema.state_dict()
-        checkpoint["codefusion"] = {"format": FORMAT, "tokenizer_json": self.tokenizer_json,
-                                    "model_config_json": self.model.config.to_json_string()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "ema" in checkpoint:
-            self.ema.load_state_dict(checkpoint["ema"])
-        self.tokenizer_json = checkpoint.get("codefusion", {}).get("tokenizer_json", self.tokenizer_json)
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {"model_config_json": self.model.config.to_json_string()}  # rebuilt without the hub
