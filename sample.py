@@ -149,6 +149,8 @@ def main(argv: list[str]) -> int:
     try:
         opts = parse_options(argv)
         job = setup(opts)
+        if opts.devices > len(job["rows"]):
+            raise ValueError(f"devices={opts.devices} is more than the {len(job['rows'])} inputs; use fewer devices")
     except (ValueError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -190,6 +190,7 @@ def test_sampling_errors_leave_nothing_behind(ckpt: Path, tmp_path: Path, capsys
         ([f"ckpt={ckpt}", "text=x", "record_every=2"], "record_every needs out=FILE.jsonl"),
         ([f"ckpt={ckpt}", "text=x", "rank=best"], "rank=best must be one of logprob, mbr"),
         ([f"ckpt={ckpt}", "text=x", "num_candidates=two"], "num_candidates=two: expected an integer"),
+        ([f"ckpt={ckpt}", "text=x", "devices=2", f"out={out}"], "devices=2 is more than the 1 inputs"),
     ]
     for args, needle in cases:
         assert sample.main(args) == 2
