@@ -143,7 +143,8 @@ def setup_baseline(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from codefusion.predict import GenerationModule, run_predict, write_atomic, write_jsonl
+    from codefusion.atomic import write_atomic, write_jsonl_atomic
+    from codefusion.predict import GenerationModule, run_predict
     from codefusion.sampling import Records
 
     try:
@@ -166,14 +167,14 @@ def main(argv: list[str]) -> int:
         return 0
     if opts.record_every:
         assert opts.out is not None
-        write_jsonl(trajectory_path(opts.out, ".jsonl"), merged["trajectories"])
+        write_jsonl_atomic(trajectory_path(opts.out, ".jsonl"), merged["trajectories"])
         if opts.save_tensors:
             tensors = {"pred_x0": torch.stack(merged["tensors"]),  # (inputs, k, recorded steps, n, d)
                        "steps": [p["step"] for p in merged["trajectories"][0]["trajectory"]] if merged["trajectories"] else [],
                        "ids": [r["id"] for r in merged["records"]]}
             write_atomic(trajectory_path(opts.out, ".pt"), lambda p: torch.save(tensors, p))
     if opts.out:
-        write_jsonl(Path(opts.out), merged["records"])
+        write_jsonl_atomic(Path(opts.out), merged["records"])
     else:
         import json
 

@@ -14,12 +14,11 @@ of different languages are refused. A missing or unusable file: one line on stde
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from codefusion.atomic import write_text_atomic
 from codefusion.evaluation.languages import LANGUAGES
 
 DIVERSITY_COLUMNS = [("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"), ("distinct_3", "distinct-3"),
@@ -110,18 +109,6 @@ def compare(paths: Sequence[str], names: Sequence[str], language: Optional[str] 
     return render(names, reports), reports
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def default_names(paths: Sequence[str]) -> list[str]:
     """File stems, or parent/stem when stems repeat (runs/a/predictions_test.jsonl -> a/predictions_test)."""
     stems = [Path(p).stem for p in paths]
@@ -160,7 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     print(text, end="")
     if args.out:
-        write_atomic(Path(args.out), text)
+        write_text_atomic(args.out, text)
         print(f"wrote {args.out}")
     return 0
 

@@ -22,13 +22,11 @@ Bad arguments or an unusable file: one line on stderr and exit status 2.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
+from codefusion.atomic import write_json_atomic
 from codefusion.evaluation.languages import check_language
 
 KEYS = ("predictions", "language", "out", "model", "encoder", "device")
@@ -68,16 +66,7 @@ def parse_args(argv: list[str]) -> dict[str, str]:
 
 def _write_json(path: Path, data: dict) -> None:
     """Write atomically: a crash never leaves a half-written report that looks complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,10 +6,8 @@ devices or the batch size; rank 0 merges the shards back into input order.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import lightning as L
@@ -107,14 +105,3 @@ def run_predict(module: GenerationModule, *, accelerator: str, devices: int, pre
                         use_distributed_sampler=False, callbacks=[collector], inference_mode=True)
     trainer.predict(module, return_predictions=False)
     return collector.merged, collector.loop_seconds, collector.steps, trainer.is_global_zero
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """write(tmp) then rename: a crash never leaves a half-written file under `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_atomic(path, lambda p: p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"))

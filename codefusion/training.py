@@ -1,7 +1,6 @@
 """What train.py does, as functions: run directory, tokenizer, data, system, Trainer, evaluation."""
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -14,6 +13,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerBase
 
+from codefusion.atomic import write_jsonl_atomic
 from codefusion.checkpoint import AtomicCheckpointIO, load_checkpoint
 from codefusion.config import Config, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
@@ -172,9 +172,7 @@ def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: C
             i += 1
     system.ema.swap(system.model)
     exact = sum(r["candidates"][0]["code"] == r["reference"] for r in records) / max(1, len(records))
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    os.replace(tmp, out_path)
+    write_jsonl_atomic(out_path, records)
     say(f"\nheld-out {split} examples ({system.describe_decoding()}, EMA weights):")
     for r in records[: cfg.eval.show]:
         mark = "OK " if r["candidates"][0]["code"] == r["reference"] else "   "

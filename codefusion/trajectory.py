@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
+
+from codefusion.atomic import write_atomic
 
 XAxis = Literal["step", "fraction"]
 LabelBy = Literal["file", "language"]
@@ -167,14 +167,7 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
     if title:
         ax.set_title(title)
     fmt = out.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=150)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
     return list(curves)
 
 
