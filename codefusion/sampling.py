@@ -180,7 +180,8 @@ class Records:
                 mbr = mbr_scores(codes)
                 order = sorted(order, key=lambda c: -mbr[c])  # stable: ties keep log-probability order
                 cands = [{"code": codes[c], "score": mbr[c], "logprob": logprob[c]} for c in order]
-            reference = row.get("code") if isinstance(row.get("code"), str) else None
+            code = row.get("code")  # an empty gold program (CF test ID 740) is no reference
+            reference = code if isinstance(code, str) and code.strip() else None
             record = {"id": str(row.get("id", idx)), "nl": row["nl"], "reference": reference}
             if "table" in row:
                 record["table"] = row["table"]

@@ -230,3 +230,11 @@ def test_bf16_autocast_sampling(ckpt: Path, tmp_path: Path) -> None:
                         "precision=bf16", "device=cpu", f"out={tmp_path / 'bf16.jsonl'}"]) == 0
     rec = json.loads((tmp_path / "bf16.jsonl").read_text())
     assert len(rec["candidates"]) == 2 and all(isinstance(c["code"], str) and c["score"] <= 0 for c in rec["candidates"])
+
+
+def test_empty_gold_code_is_no_reference(ckpt: Path, tmp_path: Path) -> None:
+    # The CF benchmark's test ID 740 has empty gold code: it is generated for, but not scored.
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "740", "nl": "color blanks", "code": "  "}) + "\n")
+    assert sample.main([f"ckpt={ckpt}", f"input={inp}", "steps=3", f"out={tmp_path / 'o.jsonl'}"]) == 0
+    assert json.loads((tmp_path / "o.jsonl").read_text())["reference"] is None
