@@ -16,7 +16,8 @@ streams, no autograd) for `--steps` steps, and times, on the same (batch x k) ro
                from the measured steps when fewer were run.
 
 Weights are freshly initialised (speed does not depend on their values); utterances are random
-token ids of the full `data.max_nl_len`. Medians over `--repeats` runs.
+token ids of the full `data.max_nl_len`. Medians over `--repeats` rounds, each timing the bare
+forward and every sampler back to back (the ratio is the median of the rounds' ratios).
 """
 from __future__ import annotations
 
@@ -73,23 +74,29 @@ def bench_sampling(cfg: Config, vocab_size: int, *, batch: int, k: int, steps: i
             for _ in range(steps):
                 model.denoiser(x, t, e_s, mask_k, kv=kv if cached else None)
 
-        forwards(True)  # warm-up (and compilation)
-        result["forward_ms"] = 1000 * statistics.median(timed(lambda: forwards(True), device) for _ in range(repeats)) / steps
-        result["forward_uncached_ms"] = 1000 * statistics.median(
-            timed(lambda: forwards(False), device) for _ in range(repeats)) / steps
-        result["encode_decode_ms"] = 1000 * statistics.median(
-            timed(lambda: (model.encode(src, mask), model.logits(x, e_s, mask_k)), device) for _ in range(repeats))
-        for name in samplers:
-            def run() -> float:
-                gen = generate(model, process, src, mask, n, 2, num_candidates=k, steps=steps, sampler=name,
-                               noise_keys=list(range(batch)), seed=0)
-                return gen.loop_seconds
+        def loop(name: str) -> float:
+            gen = generate(model, process, src, mask, n, 2, num_candidates=k, steps=steps, sampler=name,
+                           noise_keys=list(range(batch)), seed=0)
+            return gen.loop_seconds
 
-            run()  # warm-up
-            step_ms = 1000 * statistics.median(run() for _ in range(repeats)) / steps
-            per_example = (result["encode_decode_ms"] + step_ms * sample_steps) / batch
-            result["samplers"][name] = {"step_ms": step_ms, "ratio": step_ms / result["forward_ms"],
-                                        "per_example_ms": per_example}
+        forwards(True)  # warm-up (and compilation)
+        for name in samplers:
+            loop(name)
+        # Interleaved: every repeat times the bare forward and each sampler back to back, so a
+        # change of clock speed or load between repeats affects both sides of the ratio alike.
+        times: dict[str, list[float]] = {"forward": [], "uncached": [], "io": [], **{s: [] for s in samplers}}
+        for _ in range(repeats):
+            times["forward"].append(timed(lambda: forwards(True), device) / steps)
+            times["uncached"].append(timed(lambda: forwards(False), device) / steps)
+            times["io"].append(timed(lambda: (model.encode(src, mask), model.logits(x, e_s, mask_k)), device))
+            for name in samplers:
+                times[name].append(loop(name) / steps)
+        ms = {key: 1000 * statistics.median(values) for key, values in times.items()}
+        result.update(forward_ms=ms["forward"], forward_uncached_ms=ms["uncached"], encode_decode_ms=ms["io"])
+        for name in samplers:
+            ratio = statistics.median(a / b for a, b in zip(times[name], times["forward"]))
+            result["samplers"][name] = {"step_ms": ms[name], "ratio": ratio,
+                                        "per_example_ms": (ms["io"] + ms[name] * sample_steps) / batch}
     return result
 
 
