@@ -150,6 +150,8 @@ def main(argv: list[str]) -> int:
     try:
         opts = parse_options(argv)
         job = setup(opts)
+        if not job["rows"]:
+            raise DataError("no usable inputs (every row was skipped, or the file is empty)")
         if opts.devices > len(job["rows"]):
             raise ValueError(f"devices={opts.devices} is more than the {len(job['rows'])} inputs; use fewer devices")
     except (ValueError, CheckpointError, DataError) as e:

@@ -185,6 +185,8 @@ def test_grounding_and_clamping(ckpt: Path) -> None:
 
 def test_sampling_errors_leave_nothing_behind(ckpt: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     out = tmp_path / "o.jsonl"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n{}\n")
     cases = [
         ([f"ckpt={ckpt}", "text=x", "steps=5", "record_every=10", f"out={out}"], "record_every=10 is larger than steps=5"),
         ([f"ckpt={ckpt}", "text=x", "record_every=2"], "record_every needs out=FILE.jsonl"),
@@ -196,6 +198,10 @@ def test_sampling_errors_leave_nothing_behind(ckpt: Path, tmp_path: Path, capsys
         assert sample.main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
+    # Every row bad: the count of skipped rows, then the error.
+    assert sample.main([f"ckpt={ckpt}", f"input={bad}", f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "skipped 2 rows" in err[0] and err[1] == "error: no usable inputs (every row was skipped, or the file is empty)"
     # A crash in the middle of generation leaves no output file (nor a trajectory) as if complete.
     import codefusion.generation
 
