@@ -105,8 +105,6 @@ def setup_codefusion(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any
             "generate": generate_fn, "meta": meta, "k": k, "label": f"{opts.sampler} {steps} steps"}
 
 
-BASELINE_TYPES = {"num_beams": "int", "do_sample": "bool", "temperature": "float", "top_p": "float",
-                  "num_beam_groups": "int", "diversity_penalty": "float"}
 DIFFUSION_ONLY = ("sampler", "steps", "record_every", "save_tensors", "decode", "clamp", "unconditional", "compile")
 
 
@@ -114,15 +112,13 @@ def setup_baseline(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
     """An autoregressive baseline (codefusion.baselines): beam search / sampling, same output schema."""
     from codefusion.baselines.generation import decoding_options, generate_baseline, load_baseline_for_generation
     from codefusion.diffusion import stable_seed
-    from codefusion.sampling import SampleOptions as Defaults
-    from codefusion.sampling import convert
-
-    given = [key for key in DIFFUSION_ONLY if getattr(opts, key) != getattr(Defaults(), key)]
+    defaults = SampleOptions()
+    given = [key for key in DIFFUSION_ONLY if getattr(opts, key) != getattr(defaults, key)]
     if given:
         raise ValueError(f"{', '.join(given)}: options of CodeFusion checkpoints; {opts.ckpt} is an autoregressive baseline")
     cfg, model, tok = load_baseline_for_generation(opts.ckpt, opts.weights, "cpu", checkpoint=ckpt)
     for key, value in opts.extra.items():  # command-line decoding settings over the checkpoint's
-        setattr(cfg.baseline, key, convert(key, value, BASELINE_TYPES[key]))
+        setattr(cfg.baseline, key, value)
     if opts.num_candidates:
         cfg.baseline.num_candidates = opts.num_candidates
     cfg.validate_baseline()  # more candidates than beams, ...: one line, before any output

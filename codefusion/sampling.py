@@ -18,6 +18,7 @@ from typing import Any, Optional
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from codefusion.config import BaselineConfig
 from codefusion.data.examples import DataError
 from codefusion.edit_distance import normalized_edit_distance
 from codefusion.generation import DECODE_MODES, Generation, decode_code
@@ -51,9 +52,10 @@ class SampleOptions:
     devices: int = 1  # devices, each a shard of the inputs (Lightning's predict loop, DDP)
     precision: str = "32"  # 32 | bf16 (autocast)
     compile: bool = False  # torch.compile the denoiser
-    extra: dict[str, str] = field(default_factory=dict)  # model-specific keys (baselines' decoding)
+    extra: dict[str, Any] = field(default_factory=dict)  # baselines' decoding keys (BASELINE_KEYS), typed
 
 
+# baseline.* decoding settings a baseline checkpoint's sampling may override; types from the schema.
 BASELINE_KEYS = {"num_beams", "do_sample", "temperature", "top_p", "num_beam_groups", "diversity_penalty"}
 CHOICES = {"weights": ("ema", "raw"), "rank": ("logprob", "mbr"), "decode": DECODE_MODES, "precision": ("32", "bf16")}
 
@@ -61,11 +63,12 @@ CHOICES = {"weights": ("ema", "raw"), "rank": ("logprob", "mbr"), "decode": DECO
 def parse_options(argv: list[str]) -> SampleOptions:
     """key=value arguments -> SampleOptions; ValueError naming the bad argument."""
     fields = {f.name: f for f in dataclasses.fields(SampleOptions) if f.name != "extra"}
+    baseline_types = {f.name: f.type for f in dataclasses.fields(BaselineConfig)}
     opts = SampleOptions()
     for arg in argv:
         key, sep, value = arg.partition("=")
         if sep and key in BASELINE_KEYS:
-            opts.extra[key] = value
+            opts.extra[key] = convert(key, value, baseline_types[key])
             continue
         if not sep or key not in fields:
             raise ValueError(f"unknown argument '{arg}' (expected key=value with key in "
