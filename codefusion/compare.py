@@ -47,10 +47,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render(names: Sequence[str], reports: Sequence[dict[str, Any]]) -> str:
     """Markdown with Tables 1, 2, 3 (and exact match) for reports of one language."""
-    from codefusion.evaluation.report import LABELS
+    from codefusion.evaluation.report import label as metric_label
 
     primary = reports[0]["primary"]
-    label = LABELS.get(primary, primary)
+    label = metric_label(reports[0], primary)  # Bash: with its template mode (nl2bash)
     systems = list(zip(names, reports))
     ks = ("top1", "top3", "top5")
     lines = [f"# Comparison: {reports[0]['language']}, primary metric {label}", ""]

@@ -25,7 +25,7 @@ _SPECS: dict[str, str] = {
             "-maxdepth:Number -mindepth:Number -newer:Path -anewer:Path -cnewer:Path "
             "-newermt:String -samefile:Path -inum:Number -links:Number -printf:Format "
             "-fprintf:Path -fprint:Path -fprint0:Path -fls:Path -fstype:String "
-            "-context:Pattern",
+            "-context:Pattern -newerct:String -newerat:String",
     "grep": "-e:Regex -f:Path -m:Number -A:Number -B:Number -C:Number -d:String -D:String "
             "--regexp:Regex --file:Path --max-count:Number --after-context:Number "
             "--before-context:Number --context:Number --include:Pattern --exclude:Pattern "
@@ -78,6 +78,7 @@ _SPECS: dict[str, str] = {
           "-t:String -k:String --pid:Number --ppid:Number --sort:String --format:Format "
           "--user:User",
     "kill": "-s:Signal -n:Number",
+    "killall": "-s:Signal -u:User --signal:Signal --user:User",
     "pkill": "-u:User -U:User -g:Group -P:Number -t:String",
     "pgrep": "-u:User -U:User -g:Group -P:Number -t:String",
     "date": "-d:String -r:Path -f:Path -s:String -I:String? --date:String --reference:Path "
@@ -211,6 +212,25 @@ NO_SPLIT = frozenset({"find", "gfind", "java", "javac", "gcc", "g++", "cc", "cla
 
 # `head -5` means `head -n 5`: utilities whose all-digit flag is a count for this flag.
 DIGIT_FLAG = {"head": "-n", "tail": "-n", "fold": "-w"}
+
+# `kill -INT`, `kill -9`: a signal given as the flag itself, never a cluster of letters.
+SIGNAL_FLAG = frozenset({"kill", "pkill", "killall"})
+SIGNALS = frozenset(
+    "HUP INT QUIT ILL TRAP ABRT IOT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT "
+    "STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO POLL PWR SYS".split())
+
+# Every word GNU find reads in its expression (options, tests, actions, operators), plus the
+# BSD spellings seen in NL2Bash (`-E`, `-x`, `-s`, `-d`); the nl2bash mode treats any other
+# `-word` as a flag NL2Bash's grammar does not know.
+FIND_WORDS = frozenset(
+    "-H -L -P -D -O -E -x -s -d -daystart -depth -follow -help -ignore_readdir_race -maxdepth "
+    "-mindepth -mount -noignore_readdir_race -noleaf -regextype -version -warn -nowarn -xdev "
+    "-xautofs -amin -anewer -atime -cmin -cnewer -ctime -empty -executable -false -fstype -gid "
+    "-group -ilname -iname -inum -ipath -iregex -iwholename -links -lname -mmin -mtime -name "
+    "-newer -nogroup -nouser -path -perm -readable -regex -samefile -size -true -type -uid "
+    "-used -user -wholename -writable -xtype -context -delete -exec -execdir -fls -fprint "
+    "-fprint0 -fprintf -ls -ok -okdir -print -print0 -printf -prune -quit -not -a -and -o -or "
+    "-newermt -newerct -newerat -newermm -neweraa -newercc -newerBt".split())
 
 # Argument types whose sign matters (`-mtime +7` is older than a week, `-mtime -7` newer).
 SIGNED_TYPES = frozenset({"Number", "Size", "Time"})

@@ -8,9 +8,13 @@
     syntax_valid_top1            % of first-ranked candidates that parse
     diversity                    mean over inputs of each `diversity()` figure on the top-5
     execution_modes              CF: how execution match was decided per input
+    template_modes               Bash: the template mode behind each template metric
     seconds                      time per part
 
 Primary metrics: python -> CodeBERTScore F1, bash -> template match, cf -> execution match.
+Bash template match and accuracy are scored in both modes of `bash_template`: `template_match`
+is the `nl2bash` mode (NL2Bash's own tool, the paper's figure), `template_match_structural` the
+`structural` one; `template_modes` says which is which.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from codefusion.evaluation.bash_template import template_accuracy, template_match
+from codefusion.evaluation.bash_template import Mode, template_accuracy, template_match
 from codefusion.evaluation.codebert import (
     DEFAULT_ENCODER, Encoder, ModelUnavailable, codebertscore, load_encoder,
 )
@@ -34,9 +38,13 @@ PRIMARY = {"python": "codebertscore_f1", "bash": "template_match", "cf": "execut
 LABELS = {
     "codebertscore_f1": "CodeBERTScore F1", "codebertscore_f3": "CodeBERTScore F3",
     "template_match": "template match", "template_accuracy": "template accuracy",
+    "template_match_structural": "template match", "template_accuracy_structural":
+        "template accuracy",
     "execution_match": "execution match", "exact_match": "exact match",
 }
 DIVERSITY_K = 5
+# Bash template metrics: report key -> mode; the first mode is the primary metric's.
+TEMPLATE_MODES: dict[str, Mode] = {"": "nl2bash", "_structural": "structural"}
 
 
 def _topk(per_input: Sequence[Sequence[float]]) -> dict[str, float]:
@@ -73,10 +81,10 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
 
     if language == "bash":
         start = time.perf_counter()
-        metrics["template_match"] = _topk(_per_candidate(
-            records, lambda code, r: template_match(code, r.reference)))
-        metrics["template_accuracy"] = _topk(_per_candidate(
-            records, lambda code, r: template_accuracy(code, r.reference)))
+        metrics.update(_templates(records))
+        report["template_modes"] = {f"{name}{suffix}": mode
+                                    for suffix, mode in TEMPLATE_MODES.items()
+                                    for name in ("template_match", "template_accuracy")}
         seconds["template_match"] = time.perf_counter() - start
     if language == "cf":
         start = time.perf_counter()
@@ -105,6 +113,17 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
     seconds["diversity"] = time.perf_counter() - start
     seconds["total"] = time.perf_counter() - clock
     return report
+
+
+def _templates(records: Sequence[Prediction]) -> dict[str, Any]:
+    """Template match and accuracy top-k in each mode of TEMPLATE_MODES."""
+    out: dict[str, Any] = {}
+    for suffix, mode in TEMPLATE_MODES.items():
+        out[f"template_match{suffix}"] = _topk(_per_candidate(
+            records, lambda code, r: template_match(code, r.reference, mode)))
+        out[f"template_accuracy{suffix}"] = _topk(_per_candidate(
+            records, lambda code, r: template_accuracy(code, r.reference, mode)))
+    return out
 
 
 def _codebertscore(records: Sequence[Prediction], language: str, model: str | None,
@@ -154,6 +173,12 @@ def _diversity(records: Sequence[Prediction], encoder: str | Encoder | None,
     return result
 
 
+def label(report: dict[str, Any], name: str) -> str:
+    """A metric's name in a table, with its template mode for Bash (`template match, nl2bash`)."""
+    mode = report.get("template_modes", {}).get(name)
+    return LABELS.get(name, name) + (f", {mode}" if mode else "")
+
+
 def _cells(entry: dict[str, Any]) -> str:
     if entry.get("computed") is False:
         return f"  not computed: {entry['reason']}"
@@ -162,16 +187,17 @@ def _cells(entry: dict[str, Any]) -> str:
 
 def format_table(report: dict[str, Any], source: str = "") -> str:
     """The report as text in the paper's layout (Tables 1, 2, 3 and 6 for one language)."""
+    order = [report["primary"]] + sorted(k for k in report["metrics"] if k != report["primary"])
+    width = max(28, *(len(label(report, name)) + 12 for name in order))
     lines = [f"CodeFusion evaluation: {report['language']}, {report['inputs']} inputs, "
              f"{report['candidates']} candidates{'  (' + source + ')' if source else ''}",
-             f"{'metric':<28}{'top-1':>8}{'top-3':>8}{'top-5':>8}"]
-    order = [report["primary"]] + sorted(k for k in report["metrics"] if k != report["primary"])
+             f"{'metric':<{width}}{'top-1':>8}{'top-3':>8}{'top-5':>8}"]
     for name in order:
         entry = report["metrics"].get(name)
         if entry is not None:
             tag = " (primary)" if name == report["primary"] else ""
-            lines.append(f"{LABELS.get(name, name) + tag:<28}{_cells(entry)}")
-    lines.append(f"{'syntactically valid (top-1)':<28}{report['syntax_valid_top1']:8.1f} %")
+            lines.append(f"{label(report, name) + tag:<{width}}{_cells(entry)}")
+    lines.append(f"{'syntactically valid (top-1)':<{width}}{report['syntax_valid_top1']:8.1f} %")
     div = report["diversity"]
     if div.get("inputs"):
         grams = " / ".join(f"{div.get(f'distinct_{n}', float('nan')):.2f}" for n in range(1, 5))
@@ -184,6 +210,9 @@ def format_table(report: dict[str, Any], source: str = "") -> str:
                 f"{div[f'embedding_cosine_{s}']:.2f}" for s in ("min", "max", "mean")))
         lines.append("  edit distance min/max/mean " + " / ".join(
             f"{div[f'edit_distance_{s}']:.2f}" for s in ("min", "max", "mean")))
+    if "template_modes" in report:
+        lines.append("template modes: nl2bash = NL2Bash's own tool (the paper's metric); "
+                     "structural = the parser-independent variant (docs/evaluation.md)")
     if "execution_modes" in report:
         modes = ", ".join(f"{k} {v}" for k, v in sorted(report["execution_modes"].items()))
         lines.append(f"execution match decided by: {modes}")
