@@ -3,7 +3,7 @@
 A command's *template* keeps its structure and drops its argument values:
 
     find . -mtime +7 -name '*.log' | xargs rm -f
-    nl2bash:    find ARG -mtime:Time -name:Pattern | xargs -I:String rm -f ARG ARG
+    nl2bash:    find ARG -mtime:Time -name:Pattern | xargs -I:String rm -f ARG
     structural: find find@-mtime:+Time find@-name:Pattern ARG | xargs rm rm@-f
 
 Both modes read the same things:

@@ -53,7 +53,8 @@ def test_fallback_is_the_cosine_of_whitespace_words() -> None:
     assert template_match("alias ll='ls -l'", "alias la='ls -a'") == pytest.approx(1 / 3)
     assert template_match("alias ll='ls -l'", "alias la='ls -a'", S) == 1.0  # {alias}
     # A redirection: {sort, f, >, out} against {sort, -u, f, >, out2}: 3 / (2 * sqrt(5)).
-    assert template_match("sort f > out", "sort -u f > out2") == pytest.approx(3 / (2 * math.sqrt(5)))
+    assert template_match("sort f > out", "sort -u f > out2") == \
+        pytest.approx(3 / (2 * math.sqrt(5)))
     # {sort, >} against {sort, sort@-u, >}: 2 / (sqrt(2) * sqrt(3)).
     assert template_match("sort f > out", "sort -u f > out2", S) == pytest.approx(2 / math.sqrt(6))
     # One unreadable side is enough: [sh, -c, 'echo, $1', x] against [sh, -c, 'echo, hi', x].
