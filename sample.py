@@ -3,7 +3,7 @@
     python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test] [limit=N]
                      [num_candidates=5] [sampler=ddpm|ddim|dpm_solver++] [steps=1200] [seed=0]
                      [batch_size=32] [rank=logprob|mbr] [decode=decoder|grounding] [clamp=true clamp_from=K]
-                     [record_every=M [save_tensors=true]] [unconditional=true] [weights=ema|raw]
+                     [record_every=M [save_tensors=true]] [unconditional=true] [guidance=W] [weights=ema|raw]
                      [device=cpu|cuda] [devices=N] [precision=32|bf16] [compile=true] [out=FILE.jsonl]
 
 CPU smoke run on the quickstart's run directory:
@@ -92,20 +92,26 @@ def setup_codefusion(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any
     if opts.compile:
         model.denoiser = torch.compile(model.denoiser)
     k = opts.num_candidates or 1
+    guidance = opts.guidance or cfg.eval.guidance
+    if guidance != 1.0 and model.denoiser.null is None:
+        raise ValueError(f"guidance={guidance:g} needs a model trained with train.cond_dropout > 0; {opts.ckpt} was not")
 
     def generate_fn(src: torch.Tensor, mask: torch.Tensor, indices: list[int]) -> Any:
         return generate(model, process, src, mask, cfg.data.max_code_len, tok.eos_token_id,
                         num_candidates=k, steps=steps, sampler=opts.sampler,
                         unconditional=opts.unconditional, noise_keys=indices, seed=opts.seed, decode=opts.decode,  # type: ignore[arg-type]
                         clamp_from=opts.clamp_from if opts.clamp else None, record_every=opts.record_every,
-                        keep_tensors=opts.save_tensors)
+                        keep_tensors=opts.save_tensors, guidance=guidance)
 
-    meta = {"language": cfg.data.language, "sampler": opts.sampler, "steps": steps, "num_timesteps": process.num_timesteps}
+    meta = {"language": cfg.data.language, "sampler": opts.sampler, "steps": steps, "num_timesteps": process.num_timesteps,
+            "guidance": guidance}
     return {"model": model, "tok": tok, "rows": rows, "collate": collate_fn(rows, tok, cfg.data.max_nl_len, opts.unconditional),
-            "generate": generate_fn, "meta": meta, "k": k, "label": f"{opts.sampler} {steps} steps"}
+            "generate": generate_fn, "meta": meta, "k": k,
+            "label": f"{opts.sampler} {steps} steps" + (f", guidance {guidance:g}" if guidance != 1.0 else "")}
 
 
-DIFFUSION_ONLY = ("sampler", "steps", "record_every", "save_tensors", "decode", "clamp", "unconditional", "compile")
+DIFFUSION_ONLY = ("sampler", "steps", "record_every", "save_tensors", "decode", "clamp", "unconditional", "compile",
+                  "guidance")
 
 
 def setup_baseline(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:

@@ -84,6 +84,15 @@ class ModelConfig:
     # Head H shares its weight with the embedding L (logits = D_s . L^T): the decoder is trained
     # to land on L(y), so the nearest embedding by dot product is the natural classifier.
     tie_head: bool = True
+    # Self-conditioning (Chen et al. 2022; CDCD, Plaid): the denoiser also reads its previous x̂0
+    # estimate beside x_t (zeros when there is none). Training: with probability
+    # `train.self_cond_prob` a first no-grad pass supplies it; sampling: each step passes the
+    # previous step's x̂0. Paper: not used.
+    self_condition: bool = False
+    # Per-token L2 norm every code embedding L(y) is rescaled to (null: free, the paper's silence).
+    # Fixing it stops L from collapsing towards 0 under the decoder loss, and sets where in the
+    # noise schedule the tokens become recognisable (sqrt(embed_dim) = unit variance per dim).
+    embed_norm: Optional[float] = None
 
 
 @dataclass
@@ -92,6 +101,11 @@ class DiffusionConfig:
     num_timesteps: int = 1200  # T (paper: 1200)
     # What the denoiser predicts: "eps" (paper) or "x0" (every peer codebase; see LESSONS.md).
     parameterization: Literal["eps", "x0"] = "eps"
+    # How training draws t: "uniform" (paper), "warped" (density ∝ t^(t_power - 1): more training
+    # on the noisy steps, where the chain decides the program) or "loss_aware" (importance sampling
+    # by the loss's second moment, improved-diffusion / GENIE; re-weighted, so unbiased).
+    t_sampling: Literal["uniform", "warped", "loss_aware"] = "uniform"
+    t_power: float = 1.0  # t_sampling=warped only; 1 is uniform
 
 
 @dataclass
@@ -159,6 +173,13 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)
     tensorboard: bool = False
     log_every_n_steps: int = 50
+    # Self-conditioning (model.self_condition): share of examples whose denoiser pass reads a
+    # first no-grad pass's x̂0 (Chen et al.: 0.5); the others read zeros.
+    self_cond_prob: float = 0.5
+    # Classifier-free guidance (Ho & Salimans 2022): share of examples whose denoiser reads a
+    # learned null context instead of E_s (0 builds no null context; `guidance=w` in sample.py
+    # needs it). The decoder always reads E_s.
+    cond_dropout: float = 0.0
 
 
 @dataclass
@@ -181,6 +202,8 @@ class EvalConfig:
     sample_steps: int = 1200  # DDPM steps; fewer is a respaced, exact subsequence
     batch_size: int = 64
     show: int = 5  # how many (utterance, generated code) pairs to print
+    sampler: str = "ddpm"  # ddpm | ddim | dpm_solver++ (codefusion.diffusion.SAMPLERS)
+    guidance: float = 1.0  # classifier-free guidance weight w (1: conditional only; needs train.cond_dropout > 0)
 
 
 @dataclass
@@ -293,6 +316,18 @@ class Config:
             raise ConfigError("pretrain.p_generation and pretrain.mask_ratio must be in [0, 1]")
         if self.data.source == "pretrain" and not self.data.data_dir:
             raise ConfigError("data.source=pretrain needs data.data_dir (the --out of data_prep/prepare_pretraining.py)")
+        if not 0.0 <= self.train.self_cond_prob <= 1.0 or not 0.0 <= self.train.cond_dropout < 1.0:
+            raise ConfigError("train.self_cond_prob must be in [0, 1] and train.cond_dropout in [0, 1)")
+        if self.diffusion.t_power <= 0:
+            raise ConfigError(f"diffusion.t_power must be > 0, got {self.diffusion.t_power}")
+        if self.model.embed_norm is not None and self.model.embed_norm <= 0:
+            raise ConfigError(f"model.embed_norm must be > 0 (or null), got {self.model.embed_norm}")
+        if self.eval.guidance != 1.0 and self.train.cond_dropout == 0.0:
+            raise ConfigError(f"eval.guidance={self.eval.guidance} needs a null context: set train.cond_dropout > 0")
+        from codefusion.diffusion.samplers import SAMPLERS
+
+        if self.eval.sampler not in SAMPLERS:
+            raise ConfigError(f"eval.sampler={self.eval.sampler!r}; one of {', '.join(sorted(SAMPLERS))}")
         if not 0.0 <= self.optim.ema_decay < 1.0:
             raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.optim.ema_decay}")
         self.validate_baseline()

@@ -7,6 +7,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from codefusion.config import Config
 from codefusion.diffusion import GaussianDiffusion
+from codefusion.diffusion.timesteps import UniformTimesteps
+from codefusion.diffusion.timesteps import build_timestep_sampler as make_timestep_sampler
 from codefusion.networks.codefusion import CodeFusion, Decoder, Denoiser
 from codefusion.networks.encoder import build_encoder
 
@@ -22,9 +24,10 @@ def build_model(cfg: Config, vocab_size: int) -> CodeFusion:
                  d_context=d_context, max_len=cfg.data.max_code_len, dropout=m.dropout)
     return CodeFusion(
         encoder=encoder,
-        denoiser=Denoiser(n_layers=m.denoiser_layers, **sizes),
+        denoiser=Denoiser(n_layers=m.denoiser_layers, self_condition=m.self_condition,
+                          null_context=cfg.train.cond_dropout > 0, **sizes),
         decoder=Decoder(n_layers=m.decoder_layers, **sizes),
-        vocab_size=vocab_size, embed_dim=m.embed_dim, tie_head=m.tie_head,
+        vocab_size=vocab_size, embed_dim=m.embed_dim, tie_head=m.tie_head, embed_norm=m.embed_norm,
     )
 
 
@@ -46,6 +49,11 @@ def build_baseline(cfg: Config, vocab_size: int, pad_id: int, eos_id: int) -> Pr
 def build_process(cfg: Config) -> GaussianDiffusion:
     d = cfg.diffusion
     return GaussianDiffusion.from_schedule(d.schedule, d.num_timesteps, d.parameterization)
+
+
+def build_timestep_sampler(cfg: Config) -> UniformTimesteps:
+    d = cfg.diffusion
+    return make_timestep_sampler(d.t_sampling, d.num_timesteps, d.t_power)
 
 
 def build_tokenizer(cfg: Config, train_texts: list[str] | None = None) -> PreTrainedTokenizerBase:

@@ -45,7 +45,8 @@ def generate(model: CodeFusion, process: GaussianDiffusion, src_ids: Tensor, src
              sampler: str = "ddpm", generator: torch.Generator | None = None,
              unconditional: bool = False, *, noise_keys: Optional[Sequence[int]] = None, seed: int = 0,
              candidates: Optional[Sequence[int]] = None, decode: DecodeMode = "decoder",
-             clamp_from: Optional[int] = None, record_every: int = 0, keep_tensors: bool = False) -> Generation:
+             clamp_from: Optional[int] = None, record_every: int = 0, keep_tensors: bool = False,
+             guidance: float = 1.0) -> Generation:
     """Denoise `num_candidates` independent noises per input, all in one batch, and rank them.
 
     src_ids, src_mask: (B, S). The encoder and the denoiser's cross-attention keys/values run
@@ -63,6 +64,11 @@ def generate(model: CodeFusion, process: GaussianDiffusion, src_ids: Tensor, src
     embeddings before the sampler uses it (Diffusion-LM's clamping); None never clamps.
     `record_every`: every that many steps, and at the last, decode x̂0 into a `TrajectoryPoint`.
     Recording draws no random numbers, so it never changes the samples.
+    `guidance` (classifier-free guidance, w): the denoiser's output is extrapolated from its
+    prediction under the learned null context towards the conditional one, u + w (c - u); 1 is
+    the conditional prediction alone (one denoiser call per step), w > 1 costs a second call.
+    A self-conditioned denoiser reads, at every step, the x̂0 of the step before (zeros at the
+    first): every sampler gets this through `model_fn`, and it draws no random numbers.
     """
     b = src_ids.shape[0]
     cand = list(candidates) if candidates is not None else list(range(num_candidates))
@@ -73,16 +79,25 @@ def generate(model: CodeFusion, process: GaussianDiffusion, src_ids: Tensor, src
     dim = model.embedding.embedding_dim
     x_T = randn((b * k, max_code_len, dim), noise, device=device)
     context = [e_s]  # the E_s the denoiser saw at the current step (fresh noise when unconditional)
+    if guidance != 1.0 and unconditional:
+        raise ValueError("guidance needs an utterance; it does not apply to unconditional generation")
+    null, null_mask = model.denoiser.null_context_like(e_s) if guidance != 1.0 else (None, None)
+    null_kv = model.denoiser.cross_kv(null) if null is not None else None
+    kv = None if unconditional else model.denoiser.cross_kv(e_s)
+    self_conditioned = bool(getattr(model.denoiser, "self_condition", False))
+    previous: list[Optional[Tensor]] = [None]  # the last step's x̂0, for a self-conditioned denoiser
 
-    if unconditional:
-        def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
+    def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
+        if unconditional:
             context[0] = randn(e_s.shape, noise, dtype=e_s.dtype, device=device)
-            return model.denoiser(x_t, t, context[0], mask)
-    else:
-        kv = model.denoiser.cross_kv(e_s)
-
-        def model_fn(x_t: Tensor, t: Tensor) -> Tensor:
-            return model.denoiser(x_t, t, e_s, mask, kv=kv)
+        extra = {"self_cond": previous[0]} if self_conditioned else {}
+        out = model.denoiser(x_t, t, context[0], mask, kv=kv, **extra)
+        if null is not None:
+            uncond = model.denoiser(x_t, t, null, null_mask, kv=null_kv, **extra)
+            out = uncond + guidance * (out - uncond)
+        if self_conditioned:
+            previous[0] = process.pred_x0(out, x_t, t)
+        return out
 
     def token_logp(x0: Tensor, ctx: Tensor) -> Tensor:
         if decode == "grounding":

@@ -45,6 +45,7 @@ class SampleOptions:
     clamp: bool = False  # snap x̂0 to the nearest vocabulary embeddings ...
     clamp_from: int = 1  # ... from this denoising step on (1 = every step)
     unconditional: bool = False  # E_s replaced by noise resampled every step (pre-training task)
+    guidance: float = 0.0  # classifier-free guidance w (0: the checkpoint's eval.guidance; 1: none)
     record_every: int = 0  # record x̂0's code every M steps (and at the last) beside `out`
     save_tensors: bool = False  # with record_every: also the raw x̂0 tensors (OUT.trajectory.pt)
     out: Optional[str] = None  # output JSONL (default: stdout)
@@ -82,8 +83,8 @@ def parse_options(argv: list[str]) -> SampleOptions:
     for key in ("batch_size", "devices", "clamp_from"):
         if getattr(opts, key) < 1:
             raise ValueError(f"{key}={getattr(opts, key)} must be >= 1")
-    if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates) < 0:
-        raise ValueError("record_every, limit, steps and num_candidates must be >= 0")
+    if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates, opts.guidance) < 0:
+        raise ValueError("record_every, limit, steps, num_candidates and guidance must be >= 0")
     if opts.record_every and not opts.out:
         raise ValueError("record_every needs out=FILE.jsonl (the trajectory is written beside it)")
     if opts.save_tensors and not opts.record_every:

@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from codefusion.config import Config, from_dict
-from codefusion.factory import build_model, build_process
+from codefusion.diffusion.timesteps import UniformTimesteps
+from codefusion.factory import build_model, build_process, build_timestep_sampler
 from codefusion.generation import Generation, decode_code, generate
 from codefusion.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
 from codefusion.networks.codefusion import parameter_report
@@ -36,37 +37,71 @@ class CodeFusionSystem(TrainedSystem):
         self.cfg: Config = from_dict(config)
         self.model = build_model(self.cfg, vocab_size)
         self.process = build_process(self.cfg)
+        self.t_sampler = build_timestep_sampler(self.cfg)
+        self.uniform_t = UniformTimesteps(self.process.num_timesteps)
         for name in self.cfg.train.freeze:  # e.g. the encoder in pre-training
             getattr(self.model, name).requires_grad_(False)
         self.init_shared()
         self.validation_decoding = f"{self.cfg.train.val_sample_steps} DDPM steps"
 
     # ---- the loss -------------------------------------------------------------------------
-    def loss_terms(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> dict[str, Tensor]:
-        """Per-example loss terms (B,) plus `t` (B,) and the token accuracy."""
+    def loss_terms(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None,
+                   t_sampler: Optional[UniformTimesteps] = None) -> dict[str, Tensor]:
+        """Per-example loss terms (B,) plus `t` (B,), the importance `weight` (B,) of each t, the
+        token accuracy and the mean embedding norm. `t_sampler`: default the configured one."""
         src, src_mask, y, y_mask = batch["src_ids"], batch["src_mask"], batch["code_ids"], batch["code_mask"]
         loss_mask = torch.ones_like(y_mask) if self.cfg.loss.target_padding == "include" else y_mask
-        model, process = self.model, self.process
+        model, process, b, device = self.model, self.process, y.shape[0], y.device
         e_s = model.encode(src, src_mask)  # (B, S, D_e)
         if "uncond" in batch:  # pre-training task (a): no utterance, E_s is Gaussian noise
             noise = torch.randn(e_s.shape, generator=generator, device=e_s.device, dtype=e_s.dtype)
             e_s = torch.where(batch["uncond"][:, None, None], noise, e_s)
         x0 = model.embed(y)  # (B, n, d)
-        t = process.sample_t(y.shape[0], y.device, generator)  # (B,)
+        t, weight = (t_sampler or self.t_sampler).sample(b, device, generator)  # (B,), (B,)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_t = process.q_sample(x0, t, eps)
-        out = model.denoiser(x_t, t, e_s, src_mask)  # eps_hat or x0_hat
+        context, context_mask = self._denoiser_context(e_s, src_mask, generator)
+        self_cond = self._self_condition(x_t, t, context, context_mask, generator)
+        out = model.denoiser(x_t, t, context, context_mask, self_cond=self_cond)  # eps_hat or x0_hat
         pred_x0 = process.pred_x0(out, x_t, t)
         if self.cfg.loss.detach_pred_x0:
             pred_x0 = pred_x0.detach()
-        d_s, logits = model.logits(pred_x0, e_s, src_mask)
+        d_s, logits = model.logits(pred_x0, e_s, src_mask)  # the decoder always reads the utterance
         return {
             "diffusion": diffusion_loss(out, process.training_target(x0, eps), loss_mask),
             "decoder": decoder_loss(d_s, x0, loss_mask),
             "ce": token_ce(logits, y, loss_mask),
             "token_acc": token_accuracy(logits.detach(), y, y_mask),
+            "embed_norm": x0.detach().float().norm(dim=-1).mean(-1),
             "t": t,
+            "weight": weight,
         }
+
+    def _denoiser_context(self, e_s: Tensor, src_mask: Tensor, generator: Optional[torch.Generator]) -> tuple[Tensor, Tensor]:
+        """Classifier-free guidance training: with probability `train.cond_dropout` an example's
+        denoiser reads the learned null context instead of E_s. (B, S, D), (B, S)."""
+        p = self.cfg.train.cond_dropout
+        if p <= 0:
+            return e_s, src_mask
+        drop = torch.rand(e_s.shape[0], generator=generator, device=e_s.device) < p  # (B,)
+        null, _ = self.model.denoiser.null_context_like(e_s)  # (B, 1, D)
+        context = torch.where(drop[:, None, None], null.expand_as(e_s), e_s)
+        return context, src_mask | drop[:, None]  # a dropped row attends to S copies of the null token
+
+    def _self_condition(self, x_t: Tensor, t: Tensor, context: Tensor, context_mask: Tensor,
+                        generator: Optional[torch.Generator]) -> Optional[Tensor]:
+        """Self-conditioning: for a `train.self_cond_prob` share of the examples, the x̂0 of a first
+        no-grad denoiser pass (reading zeros); zeros for the others. None without self-conditioning."""
+        if not self.model.denoiser.self_condition:
+            return None
+        use = torch.rand(x_t.shape[0], generator=generator, device=x_t.device) < self.cfg.train.self_cond_prob
+        self_cond = torch.zeros_like(x_t)
+        rows = use.nonzero().squeeze(-1)
+        if rows.numel():  # the first pass only on the rows that use it
+            with torch.no_grad():
+                first = self.model.denoiser(x_t[rows], t[rows], context[rows], context_mask[rows])
+                self_cond[rows] = self.process.pred_x0(first, x_t[rows], t[rows]).to(self_cond.dtype)
+        return self_cond
 
     def total(self, terms: dict[str, Tensor]) -> Tensor:
         w = self.cfg.loss
@@ -75,23 +110,40 @@ class CodeFusionSystem(TrainedSystem):
     # ---- training -------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         terms = self.loss_terms(batch)
-        per_example = self.total(terms)
-        loss = per_example.mean()
+        per_example = self.total(terms)  # (B,)
+        loss = (per_example * terms["weight"]).mean()  # weight 1 unless t is importance-sampled
+        self._update_t_sampler(terms["t"], per_example.detach())
         bs = per_example.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         # The breakdown only on the steps the logger writes: each self.log costs ~0.7 ms on a CPU
         # and the quartiles would sync a GPU at every step.
         if self.global_step % self.cfg.train.log_every_n_steps == 0:
-            for name in ("diffusion", "decoder", "ce", "token_acc"):
+            for name in ("diffusion", "decoder", "ce", "token_acc", "embed_norm"):
                 self.log(f"train/{name}", terms[name].mean(), batch_size=bs)
             for q, value in quartile_means(per_example.detach(), terms["t"], self.process.num_timesteps).items():
                 self.log(f"train/loss_q{q}", value, batch_size=bs)
         return loss
 
+    def _update_t_sampler(self, t: Tensor, losses: Tensor) -> None:
+        """Feed the per-example losses back to a loss-aware timestep sampler (every rank's)."""
+        if self.cfg.diffusion.t_sampling != "loss_aware":
+            return
+        if self.trainer is not None and self.trainer.world_size > 1:
+            t, losses = self.all_gather(t).flatten(), self.all_gather(losses).flatten()
+        self.t_sampler.update(t, losses)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["t_sampler"] = self.t_sampler.state_dict()  # exact resume of loss-aware t
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.t_sampler.load_state_dict(checkpoint.get("t_sampler", {}))
+
     # ---- validation (EMA weights: TrainedSystem swaps them in) -----------------------------
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed * 7919 + batch_idx)
-        terms = self.loss_terms(batch, generator=g)
+        terms = self.loss_terms(batch, generator=g, t_sampler=self.uniform_t)  # comparable across runs
         bs = batch["code_ids"].shape[0]
         self.log("val/loss", self.total(terms).mean(), prog_bar=True, batch_size=bs, sync_dist=True)
         for name in ("diffusion", "decoder", "ce", "token_acc"):
@@ -121,15 +173,18 @@ class CodeFusionSystem(TrainedSystem):
     def generate_candidates(self, src_ids: Tensor, src_mask: Tensor, num_candidates: Optional[int] = None,
                             generator: Optional[torch.Generator] = None) -> Generation:
         """(B, S) utterances -> `Generation` of num_candidates (default 1) denoised programs each,
-        `eval.sample_steps` DDPM steps, with the weights currently in the model."""
+        `eval.sample_steps` steps of `eval.sampler` (guidance `eval.guidance`), with the weights
+        currently in the model."""
         if self.tokenizer is None:
             raise RuntimeError("set system.tokenizer before generating (its </s> ends the code)")
         return generate(self.model, self.process, src_ids, src_mask, self.cfg.data.max_code_len,
                         self.tokenizer.eos_token_id, num_candidates=num_candidates or 1,
-                        steps=self.cfg.eval.sample_steps, generator=generator)
+                        steps=self.cfg.eval.sample_steps, sampler=self.cfg.eval.sampler, generator=generator,
+                        guidance=self.cfg.eval.guidance)
 
     def describe_decoding(self) -> str:
-        return f"{self.cfg.eval.sample_steps} DDPM steps"
+        e = self.cfg.eval
+        return f"{e.sample_steps} {e.sampler} steps" + (f", guidance {e.guidance:g}" if e.guidance != 1.0 else "")
 
     def parameter_report(self) -> dict[str, int]:
         return parameter_report(self.model)

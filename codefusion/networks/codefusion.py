@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codefusion.networks.transformer import BlockStack, CrossKV, timestep_embedding
@@ -18,22 +19,46 @@ class Denoiser(nn.Module):
 
     Full self-attention over x_t, cross-attention to E_s under the source padding mask, and a
     timestep embedding (sinusoidal -> MLP) added to every position.
+
+    Args:
+        self_condition: also read the previous x̂0 estimate beside x_t (Chen et al. 2022,
+            "Analog Bits"); zeros when there is none.
+        null_context: learn a context vector that stands for "no utterance" (classifier-free
+            guidance; `null_context_like` hands it out in place of E_s).
     """
 
     def __init__(self, embed_dim: int, d_model: int, n_layers: int, n_heads: int, d_ff: int,
-                 d_context: int, max_len: int, dropout: float = 0.1) -> None:
+                 d_context: int, max_len: int, dropout: float = 0.1, self_condition: bool = False,
+                 null_context: bool = False) -> None:
         super().__init__()
         self.d_model = d_model
+        self.self_condition = self_condition
         self.time_mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.SiLU(), nn.Linear(4 * d_model, d_model))
-        self.stack = BlockStack(embed_dim, d_model, n_layers, n_heads, d_ff, d_context, max_len, dropout)
+        d_in = 2 * embed_dim if self_condition else embed_dim
+        self.stack = BlockStack(embed_dim, d_model, n_layers, n_heads, d_ff, d_context, max_len, dropout, d_in=d_in)
+        # One learned context token; N(0, 0.02) like the position embeddings.
+        self.null = nn.Parameter(torch.randn(1, 1, d_context) * 0.02) if null_context else None
 
     def cross_kv(self, e_s: Tensor) -> CrossKV:
         return self.stack.cross_kv(e_s)
 
+    def null_context_like(self, e_s: Tensor) -> tuple[Tensor, Tensor]:
+        """The learned "no utterance" context for a batch shaped like E_s (B, S, D):
+        -> context (B, 1, D) and its mask (B, 1), all True."""
+        if self.null is None:
+            raise RuntimeError("this denoiser was built without a null context (train.cond_dropout = 0)")
+        b = e_s.shape[0]
+        return self.null.to(e_s.dtype).expand(b, 1, -1), torch.ones(b, 1, dtype=torch.bool, device=e_s.device)
+
     def forward(self, x_t: Tensor, t: Tensor, e_s: Tensor, src_mask: Optional[Tensor],
-                kv: CrossKV | None = None) -> Tensor:
+                kv: CrossKV | None = None, self_cond: Optional[Tensor] = None) -> Tensor:
         """x_t: (B, n, embed_dim); t: (B,) long in [0, T); e_s: (B, S, d_context);
-        src_mask: bool (B, S), True on real source tokens. Returns (B, n, embed_dim)."""
+        src_mask: bool (B, S), True on real source tokens; self_cond: (B, n, embed_dim), the
+        previous x̂0 (self-conditioning only; None reads zeros). Returns (B, n, embed_dim)."""
+        if self.self_condition:
+            x_t = torch.cat([x_t, torch.zeros_like(x_t) if self_cond is None else self_cond.to(x_t.dtype)], dim=-1)
+        elif self_cond is not None:
+            raise ValueError("self_cond given to a denoiser built without self-conditioning")
         temb = self.time_mlp(timestep_embedding(t, self.d_model))[:, None, :]  # (B, 1, d_model)
         return self.stack.run(x_t, temb, e_s, src_mask, kv)
 
@@ -52,14 +77,22 @@ class Decoder(nn.Module):
 
 
 class CodeFusion(nn.Module):
-    """The five networks together, with the small glue the training and sampling code shares."""
+    """The five networks together, with the small glue the training and sampling code shares.
+
+    Args:
+        embed_norm: when set, every code embedding L(y) is rescaled to this L2 norm (per token), so
+            the signal-to-noise ratio of x_t cannot drift as L trains (the decoder loss alone pulls
+            L towards 0); None leaves L free (the paper says nothing). The tied head reads the same
+            rescaled table.
+    """
 
     def __init__(self, encoder: nn.Module, denoiser: Denoiser, decoder: Decoder,
-                 vocab_size: int, embed_dim: int, tie_head: bool = True) -> None:
+                 vocab_size: int, embed_dim: int, tie_head: bool = True, embed_norm: Optional[float] = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.denoiser = denoiser
         self.decoder = decoder
+        self.embed_norm = embed_norm
         # Unit-variance init puts x0 on the scale of the Gaussian noise (Diffusion-LM does the same).
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         nn.init.normal_(self.embedding.weight, std=1.0)
@@ -71,13 +104,25 @@ class CodeFusion(nn.Module):
         """E_s = E(s): (B, S) token ids -> (B, S, d_context)."""
         return self.encoder(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
 
+    def embedding_table(self) -> Tensor:
+        """The vocabulary's code embeddings as x0 uses them: (V, embed_dim), rescaled to
+        `embed_norm` per row when that is set."""
+        w = self.embedding.weight
+        if self.embed_norm is None:
+            return w
+        return w * (self.embed_norm / w.norm(dim=-1, keepdim=True).clamp_min(1e-6))
+
     def embed(self, y: Tensor) -> Tensor:
         """x0 = L(y): (B, n) -> (B, n, embed_dim)."""
-        return self.embedding(y)
+        if self.embed_norm is None:
+            return self.embedding(y)
+        return F.embedding(y, self.embedding_table())
 
     def logits(self, x0: Tensor, e_s: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         """D + H: (B, n, embed_dim) -> D_s (B, n, embed_dim) and logits (B, n, vocab)."""
         d_s = self.decoder(x0, e_s, src_mask)
+        if self.embed_norm is not None and self.head.weight is self.embedding.weight:
+            return d_s, F.linear(d_s, self.embedding_table().to(d_s.dtype))
         return d_s, self.head(d_s)
 
 

@@ -70,12 +70,14 @@ class Block(nn.Module):
 
 class BlockStack(nn.Module):
     """`n_layers` blocks over a sequence of `max_len` positions with learned position embeddings,
-    reading and writing vectors of `d_io` (the code-embedding dimension) at width `d_model`."""
+    reading and writing vectors of `d_io` (the code-embedding dimension) at width `d_model`.
+    `d_in` (default `d_io`) is the width of what it reads, when that differs (self-conditioning
+    reads x_t and the previous x̂0 side by side)."""
 
     def __init__(self, d_io: int, d_model: int, n_layers: int, n_heads: int, d_ff: int,
-                 d_context: int, max_len: int, dropout: float) -> None:
+                 d_context: int, max_len: int, dropout: float, d_in: int | None = None) -> None:
         super().__init__()
-        self.proj_in = nn.Linear(d_io, d_model)
+        self.proj_in = nn.Linear(d_in or d_io, d_model)
         # Normalising the input keeps the blocks' scale sane when it is a pred_x0 recovered from
         # an eps prediction at a noisy step (up to ~1,640x the eps error with the sqrt schedule).
         self.norm_in = nn.LayerNorm(d_model)

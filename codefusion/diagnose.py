@@ -1,0 +1,283 @@
+"""Where does a CodeFusion checkpoint's accuracy come from? The denoising chain, or one call?
+
+    python -m codefusion.diagnose ckpt=PATH [data=DIR split=valid | input=FILE.jsonl] [limit=300]
+        [num_candidates=5] [steps=S] [sampler=ddpm|ddim|dpm_solver++] [guidance=W] [seed=0] [out=FILE.json]
+
+Without data= or input= the checkpoint's own data config is read (the quickstart's synthetic CF
+rules regenerate from their seed), split `split`. Prints, and writes as JSON (`out`, default
+stdout only), for the same inputs:
+
+- exact match (and execution match where the rows carry a CF table) when the decoder D + H reads
+  `chain` (the sampler's final x̂0, the normal pipeline; top-1 and oracle top-k), `one_call`
+  (the denoiser's x̂0 from a single call at t = T-1 on pure noise), `noise` (fresh N(0, I) in
+  place of x̂0), `zeros`, and `truth` (the true L(y): the decoder's ceiling); and `grounding`
+  (the chain's x̂0 snapped to the nearest vocabulary embedding, no D/H);
+- `q_sample`: one denoiser call from q_sample(L(y), t) for several t (how much signal each noise
+  level needs to recover the program);
+- `diversity` over the k candidates: the share of inputs whose k candidates are all the same
+  program, distinct-1..4 and the mean pairwise normalised edit distance;
+- `trajectory`: mean normalised edit distance to the reference of the decoded x̂0 after 10%,
+  25%, 50% and 100% of the steps, over every (input, candidate).
+
+Exact match compares decoded code with the reference decoded from its (length-n) tokens, as
+train.py's held-out evaluation does. Every draw comes from (seed, input index, candidate)
+streams, so figures are reproducible and independent of batch_size.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from torch import Tensor
+
+from codefusion.checkpoint import CheckpointError
+from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokenize_split
+from codefusion.diffusion import RowNoise
+from codefusion.diffusion.noise import randn
+from codefusion.edit_distance import normalized_edit_distance
+from codefusion.generation import decode_code, generate, nearest_tokens
+
+TRAJECTORY_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass
+class DiagnoseOptions:
+    ckpt: str = ""
+    data: Optional[str] = None  # DIR holding {split}.jsonl (prepare_benchmarks.py's layout)
+    input: Optional[str] = None  # or one JSONL file of {"nl", "code", ["table"]} rows
+    split: str = "valid"
+    limit: int = 300  # first N inputs (0 = all)
+    num_candidates: int = 5
+    steps: int = 0  # denoising steps of the chain (0: the checkpoint's eval.sample_steps)
+    sampler: Optional[str] = None  # default: the checkpoint's eval.sampler
+    guidance: Optional[float] = None  # default: the checkpoint's eval.guidance
+    seed: int = 0
+    batch_size: int = 50  # inputs per batch (x num_candidates rows)
+    weights: str = "ema"  # ema | raw
+    # Noise levels of the q_sample probe, as fractions of T-1.
+    t_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 0.85, 0.9, 0.95, 1.0])
+    out: Optional[str] = None
+
+
+class DiagnoseError(ValueError):
+    """A bad argument or input, reported in one line."""
+
+
+def parse_options(argv: list[str]) -> DiagnoseOptions:
+    """key=value arguments (OmegaConf dotlist, as train.py) -> DiagnoseOptions."""
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise DiagnoseError(f"argument '{bad[0]}' is not of the form key=value")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(DiagnoseOptions), OmegaConf.from_dotlist(argv))
+    except OmegaConfBaseException as e:
+        raise DiagnoseError(f"{getattr(e, 'full_key', '') or 'argument'}: {str(e).splitlines()[0]}") from None
+    opts: DiagnoseOptions = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    if not opts.ckpt:
+        raise DiagnoseError("ckpt=PATH is required")
+    if opts.num_candidates < 1 or opts.batch_size < 1 or opts.limit < 0 or opts.steps < 0:
+        raise DiagnoseError("num_candidates and batch_size must be >= 1; limit and steps >= 0")
+    if opts.weights not in ("ema", "raw"):
+        raise DiagnoseError(f"weights={opts.weights} must be ema or raw")
+    if any(not 0.0 <= f <= 1.0 for f in opts.t_fractions):
+        raise DiagnoseError("t_fractions must lie in [0, 1]")
+    return opts
+
+
+def load_rows(opts: DiagnoseOptions, cfg: Any) -> list[dict[str, Any]]:
+    """(nl, code[, table]) rows: input=FILE, data=DIR/{split}.jsonl, or the checkpoint's own data."""
+    report = SplitReport(f"diagnose-{opts.split}")
+    if opts.input or opts.data:
+        path = Path(opts.input) if opts.input else Path(opts.data or "") / f"{opts.split}.jsonl"
+        if not path.is_file():
+            raise DataError(f"input file not found: {path}")
+        rows = read_jsonl(path, report)
+    else:
+        from codefusion.data.datamodule import load_split_rows
+
+        if opts.split not in ("train", "valid", "test"):
+            raise DiagnoseError(f"split={opts.split} must be train, valid or test")
+        rows = load_split_rows(cfg.data, opts.split, report, cfg.pretrain.valid_size)
+    if report.malformed:
+        print(f"diagnose: {report.line()}", file=sys.stderr)
+    rows = rows[: opts.limit] if opts.limit else rows
+    if not rows:
+        raise DataError("no usable rows (each needs a non-empty nl and code)")
+    return rows
+
+
+class Tally:
+    """Exact (and execution) match counts per decoding of the same inputs."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, list[float]] = {}
+
+    def add(self, name: str, values: list[float]) -> None:
+        self.hits.setdefault(name, []).extend(values)
+
+    def means(self) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in self.hits.items() if v}
+
+
+def run(opts: DiagnoseOptions) -> dict[str, Any]:
+    from codefusion.data.datamodule import collate
+    from codefusion.generation import load_for_generation
+
+    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu")
+    T = process.num_timesteps
+    steps = opts.steps or cfg.eval.sample_steps
+    sampler = opts.sampler or cfg.eval.sampler
+    guidance = cfg.eval.guidance if opts.guidance is None else opts.guidance
+    if not 1 <= steps <= T:
+        raise DiagnoseError(f"steps={steps} must be in [1, {T}]")
+    rows = load_rows(opts, cfg)
+    ds = tokenize_split(rows, tok, cfg.data.max_nl_len, cfg.data.max_code_len, "truncate",
+                        SplitReport("diagnose"), cfg.data.cache_dir)
+    record_every = max(1, steps // 20)
+    ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
+    exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
+    k = opts.num_candidates
+    for start in range(0, len(rows), opts.batch_size):
+        idx = list(range(start, min(start + opts.batch_size, len(rows))))
+        batch = collate([ds[i] for i in idx], tok.pad_token_id, tok.eos_token_id)
+        src, mask, y = batch["src_ids"], batch["src_mask"], batch["code_ids"]
+        refs = [decode_code(tok, y[j].tolist()) for j in range(len(idx))]
+        gen = generate(model, process, src, mask, cfg.data.max_code_len, tok.eos_token_id, num_candidates=k,
+                       steps=steps, sampler=sampler, noise_keys=idx, seed=opts.seed, record_every=record_every,
+                       keep_tensors=True, guidance=guidance)
+        decodings = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
+        cands = [[decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)] for j in range(len(idx))]
+        decodings["chain"] = gen.tokens[:, 0]
+        for name, tokens in decodings.items():
+            codes = [decode_code(tok, tokens[j].tolist()) for j in range(len(idx))]
+            score(exact, execution, name, codes, refs, [rows[i] for i in idx])
+        score(exact, execution, f"chain_top{k}", None, refs, [rows[i] for i in idx], cands)
+        for j, codes in enumerate(cands):
+            diversity.add("identical", [float(len(set(codes)) == 1)])
+            for key, value in candidate_diversity(codes).items():
+                diversity.add(key, [value])
+        for frac in TRAJECTORY_FRACTIONS:
+            point = nearest_point(gen.trajectory, frac * steps)
+            traj.add(f"{frac:g}", [normalized_edit_distance(decode_code(tok, point.tokens[j, c].tolist()), refs[j])
+                                   for j in range(len(idx)) for c in range(k)])
+    result = {
+        "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
+        "guidance": guidance, "num_timesteps": T, "seed": opts.seed,
+        "exact_match": exact.means(), "q_sample_t": ts,
+        "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
+    }
+    if execution.hits:
+        result["execution_match"] = execution.means()
+    c, o = result["exact_match"]["chain"], result["exact_match"]["one_call"]
+    result["chain_minus_one_call"] = c - o
+    return result
+
+
+@torch.no_grad()
+def probe_decodings(model: Any, process: Any, src: Tensor, mask: Tensor, y: Tensor, idx: list[int], seed: int,
+                    ts: list[int], gen: Any) -> dict[str, Tensor]:
+    """(B, n) tokens for every probe decoding of one batch (see the module docstring)."""
+    T = process.num_timesteps
+    e_s = model.encode(src, mask)
+    x0 = model.embed(y)  # (B, n, d)
+    noise = RowNoise([(i, 1000) for i in idx], seed, src.device)  # streams apart from the chain's
+
+    def decode(x: Tensor) -> Tensor:
+        return model.logits(x, e_s, mask)[1].argmax(-1)
+
+    def one_call(x_t: Tensor, t: int) -> Tensor:
+        t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long)
+        return process.pred_x0(model.denoiser(x_t, t_batch, e_s, mask), x_t, t_batch)
+
+    out = {"one_call": decode(one_call(randn(x0.shape, noise), T - 1)),
+           "noise": decode(randn(x0.shape, noise)), "zeros": decode(torch.zeros_like(x0)), "truth": decode(x0)}
+    final = gen.trajectory[-1].pred_x0[:, 0]  # (B, n, d): the top-ranked candidate's final x̂0
+    out["grounding"] = nearest_tokens(final, model.embedding_table())
+    for t in ts:
+        t_batch = torch.full((x0.shape[0],), t, dtype=torch.long)
+        out[f"q_sample_t{t}"] = decode(one_call(process.q_sample(x0, t_batch, randn(x0.shape, noise)), t))
+    return out
+
+
+def score(exact: Tally, execution: Tally, name: str, codes: Optional[list[str]], refs: list[str],
+          rows: list[dict[str, Any]], candidates: Optional[list[list[str]]] = None) -> None:
+    """Add one decoding's exact (and, with CF tables, execution) match; with `candidates`, the
+    oracle top-k (any of the k)."""
+    from codefusion.evaluation import execution_match
+
+    options = candidates or [[c] for c in codes or []]
+    exact.add(name, [float(any(c == r for c in cs)) for cs, r in zip(options, refs)])
+    if all("table" in row for row in rows):
+        execution.add(name, [float(any(execution_match(c, row["code"], row["table"]) for c in cs))
+                             for cs, row in zip(options, rows)])
+
+
+def candidate_diversity(codes: list[str]) -> dict[str, float]:
+    """distinct-1..4 over the candidates' code tokens and their mean pairwise edit distance."""
+    from itertools import combinations
+
+    from codefusion.evaluation.diversity import code_tokens, distinct_n
+
+    toks = [code_tokens(c) for c in codes]
+    out = {f"distinct_{n}": distinct_n(toks, n) for n in (1, 2, 3, 4)}
+    pairs = list(combinations(codes, 2))
+    if pairs:
+        out["edit_distance"] = sum(normalized_edit_distance(a, b) for a, b in pairs) / len(pairs)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def nearest_point(trajectory: list[Any], step: float) -> Any:
+    """The recorded trajectory point closest to `step` denoising steps (the first one at or after it)."""
+    after = [p for p in trajectory if p.step >= step - 1e-9]
+    return after[0] if after else trajectory[-1]
+
+
+def format_report(r: dict[str, Any]) -> str:
+    em, ex = r["exact_match"], r.get("execution_match", {})
+    k = r["num_candidates"]
+
+    def cell(name: str) -> str:
+        return f"{em[name]:6.1%}" + (f"  {ex[name]:6.1%}" if name in ex else "")
+
+    lines = [f"{r['inputs']} inputs, {k} candidates, {r['sampler']} {r['steps']} steps (T = {r['num_timesteps']}), "
+             f"guidance {r['guidance']:g}, seed {r['seed']}",
+             "decoder reads            exact" + ("  execution" if ex else "")]
+    for name, label in (("chain", "chain x̂0 (top-1)"), (f"chain_top{k}", f"chain x̂0 (top-{k})"),
+                        ("one_call", "one call at t = T-1"), ("noise", "fresh noise"), ("zeros", "zeros"),
+                        ("truth", "true L(y)"), ("grounding", "grounding (no D/H)")):
+        lines.append(f"  {label:22s} {cell(name)}")
+    lines.append(f"chain - one call: {100 * r['chain_minus_one_call']:+.1f} points")
+    lines.append("one call from q_sample(L(y), t): " + ", ".join(f"t={t} {em[f'q_sample_t{t}']:.1%}" for t in r["q_sample_t"]))
+    d = r["diversity"]
+    lines.append(f"candidates: {d['identical']:.0%} of inputs get {k} identical; distinct-1..4 "
+                 + " / ".join(f"{d.get(f'distinct_{n}', 0):.2f}" for n in (1, 2, 3, 4))
+                 + f"; mean pairwise edit distance {d.get('edit_distance', 0):.2f}")
+    lines.append("trajectory edit distance to the reference: "
+                 + ", ".join(f"{float(f):.0%} of steps {v:.3f}" for f, v in r["trajectory_edit_distance"].items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    from codefusion.atomic import write_json_atomic
+
+    try:
+        opts = parse_options(argv)
+        if opts.out and Path(opts.out).resolve() == Path(opts.ckpt).resolve():
+            raise DiagnoseError("out= is the checkpoint; choose another file")
+        result = run(opts)
+    except (DiagnoseError, CheckpointError, DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_report(result))
+    if opts.out:
+        write_json_atomic(opts.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

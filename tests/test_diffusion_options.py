@@ -1,0 +1,250 @@
+"""The options that decide whether the chain matters: self-conditioning, timestep sampling,
+classifier-free guidance, a fixed embedding norm; and the `codefusion.diagnose` report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from codefusion import diagnose
+from codefusion.config import ConfigError, load_config, to_dict
+from codefusion.diffusion.timesteps import LossAwareTimesteps, UniformTimesteps, WarpedTimesteps
+from codefusion.factory import build_model, build_process
+from codefusion.generation import generate
+from codefusion.system import CodeFusionSystem
+
+from conftest import ROOT, TINY
+
+VOCAB = 300
+
+
+def tiny(*overrides: str):
+    cfg = load_config([], [*TINY, "model.dropout=0.0", *overrides])
+    torch.manual_seed(0)
+    model = build_model(cfg, VOCAB).eval()
+    for stack in (model.denoiser.stack, model.decoder.stack):  # zero-initialised outputs carry no signal
+        torch.nn.init.normal_(stack.proj_out.weight, std=0.2)
+    return cfg, model, build_process(cfg)
+
+
+def src_batch(b: int = 2, s: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    src = torch.randint(5, VOCAB, (b, s), generator=g)
+    mask = torch.ones(b, s, dtype=torch.bool)
+    mask[1, 5:] = False
+    return src, mask
+
+
+# ---- timestep sampling ------------------------------------------------------------------------
+def test_uniform_timesteps_are_the_original_draws() -> None:
+    # The paper's default keeps exactly the draws of GaussianDiffusion.sample_t (old runs reproduce).
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    t, w = UniformTimesteps(1200).sample(64, generator=g1)
+    assert torch.equal(t, torch.randint(0, 1200, (64,), generator=g2)) and torch.equal(w, torch.ones(64))
+
+
+def test_warped_timesteps_follow_their_density() -> None:
+    s = WarpedTimesteps(1000, power=2.0)
+    t, w = s.sample(200_000, generator=torch.Generator().manual_seed(0))
+    assert 0 <= int(t.min()) and int(t.max()) <= 999 and torch.equal(w, torch.ones_like(w))
+    # density ∝ t: mean 2T/3, and the noisiest half is drawn 3x as often as the cleanest half
+    assert float(t.float().mean()) == pytest.approx(2 * 1000 / 3, rel=0.01)
+    assert float((t >= 500).float().mean()) == pytest.approx(0.75, abs=0.01)
+    p = s.probabilities()
+    assert float(p.sum()) == pytest.approx(1.0) and float(p[999] / p[10]) > 50
+
+
+def test_loss_aware_timesteps_importance_sample_and_stay_unbiased() -> None:
+    s = LossAwareTimesteps(10, history=3, uniform_prob=0.0)
+    assert torch.allclose(s.probabilities(), torch.full((10,), 0.1, dtype=torch.float64))  # uniform until warm
+    for _ in range(3):
+        s.update(torch.arange(10), torch.tensor([1.0] * 9 + [9.0]))
+    s.update(torch.tensor([0]), torch.tensor([float("nan")]))  # ignored
+    assert s.warmed_up()
+    p = s.probabilities()
+    assert float(p[9] / p[0]) == pytest.approx(9.0)
+    t, w = s.sample(50_000, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(w, (1.0 / (10 * p[t])).float())
+    losses = torch.tensor([1.0] * 9 + [9.0])[t]
+    assert float((w * losses).mean()) == pytest.approx(float(torch.tensor([1.0] * 9 + [9.0]).mean()), rel=0.02)
+    clone = LossAwareTimesteps(10, history=3)
+    clone.load_state_dict(s.state_dict())
+    assert torch.equal(clone.losses, s.losses) and torch.equal(clone.counts, s.counts)
+
+
+# ---- self-conditioning --------------------------------------------------------------------------
+def test_self_conditioned_denoiser_reads_the_previous_estimate() -> None:
+    cfg, model, _ = tiny("model.self_condition=true")
+    src, mask = src_batch()
+    e_s = model.encode(src, mask)
+    x_t, t = torch.randn(2, cfg.data.max_code_len, cfg.model.embed_dim), torch.tensor([10, 90])
+    base = model.denoiser(x_t, t, e_s, mask)
+    assert torch.equal(base, model.denoiser(x_t, t, e_s, mask, self_cond=torch.zeros_like(x_t)))  # None reads zeros
+    assert not torch.allclose(base, model.denoiser(x_t, t, e_s, mask, self_cond=torch.randn_like(x_t)))
+    _, plain, _ = tiny()
+    with pytest.raises(ValueError, match="without self-conditioning"):
+        plain.denoiser(x_t, t, e_s, mask, self_cond=x_t)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm_solver++"])
+def test_every_sampler_passes_the_previous_x0_to_the_next_step(sampler: str, monkeypatch) -> None:
+    cfg, model, process = tiny("model.self_condition=true", "diffusion.parameterization=x0")
+    seen: list = []
+    forward = model.denoiser.forward
+
+    def spy(x_t, t, e_s, mask, kv=None, self_cond=None):
+        out = forward(x_t, t, e_s, mask, kv=kv, self_cond=self_cond)
+        seen.append((None if self_cond is None else self_cond.clone(), out.clone()))
+        return out
+
+    monkeypatch.setattr(model.denoiser, "forward", spy)
+    src, mask = src_batch()
+    generate(model, process, src, mask, cfg.data.max_code_len, 2, num_candidates=2, steps=4, sampler=sampler,
+             noise_keys=[0, 1])
+    assert len(seen) == 4 and seen[0][0] is None  # the first step reads zeros
+    for (_, previous_out), (self_cond, _) in zip(seen, seen[1:]):
+        torch.testing.assert_close(self_cond, previous_out)  # x0-prediction: x̂0 is the output
+
+
+def test_self_conditioned_sampling_is_batch_invariant() -> None:
+    cfg, model, process = tiny("model.self_condition=true")
+    src, mask = src_batch()
+    common = dict(max_code_len=cfg.data.max_code_len, eos_id=2, steps=5, seed=3)
+    both = generate(model, process, src, mask, num_candidates=2, noise_keys=[4, 5], **common)
+    for i in range(2):
+        n = int(mask[i].sum())
+        alone = generate(model, process, src[i:i + 1, :n], mask[i:i + 1, :n], num_candidates=2, noise_keys=[4 + i], **common)
+        assert torch.equal(alone.tokens[0], both.tokens[i])
+
+
+def test_self_condition_training_pass_uses_its_share_of_rows() -> None:
+    cfg = load_config([], [*TINY, "model.self_condition=true", "train.self_cond_prob=1.0"])
+    system = CodeFusionSystem(to_dict(cfg), VOCAB)
+    calls: list[int] = []
+    forward = system.model.denoiser.forward
+    system.model.denoiser.forward = lambda x_t, *a, **k: calls.append(x_t.shape[0]) or forward(x_t, *a, **k)  # type: ignore[method-assign]
+    src, mask = src_batch(4)
+    batch = {"src_ids": src, "src_mask": torch.ones_like(mask), "code_ids": torch.randint(0, VOCAB, (4, 24)),
+             "code_mask": torch.ones(4, 24, dtype=torch.bool)}
+    terms = system.loss_terms(batch, generator=torch.Generator().manual_seed(0))
+    assert calls == [4, 4]  # p = 1: a no-grad pass over every row, then the real one
+    assert set(terms) >= {"diffusion", "decoder", "ce", "embed_norm", "t", "weight"}
+    system.cfg.train.self_cond_prob = 0.0
+    calls.clear()
+    system.loss_terms(batch)
+    assert calls == [4]  # p = 0: no first pass at all
+
+
+# ---- classifier-free guidance -------------------------------------------------------------------
+def test_guidance_extrapolates_from_the_null_context() -> None:
+    cfg, model, process = tiny("train.cond_dropout=0.2", "diffusion.parameterization=x0")
+    with torch.no_grad():
+        model.denoiser.null.normal_()
+    src, mask = src_batch()
+    n, d = cfg.data.max_code_len, cfg.model.embed_dim
+    common = dict(max_code_len=n, eos_id=2, steps=1, noise_keys=[0, 1], seed=0, record_every=1, keep_tensors=True)
+    plain = generate(model, process, src, mask, **common)
+    guided = generate(model, process, src, mask, guidance=3.0, **common)
+    # One step from x_T: the output is x̂0 itself, u + w (c - u).
+    from codefusion.diffusion import RowNoise
+    from codefusion.diffusion.noise import randn
+
+    x_T = randn((2, n, d), RowNoise([(0, 0), (1, 0)], 0))
+    t = torch.full((2,), process.num_timesteps - 1)
+    with torch.no_grad():
+        e_s = model.encode(src, mask)
+        c = model.denoiser(x_T, t, e_s, mask)
+        null, null_mask = model.denoiser.null_context_like(e_s)
+        u = model.denoiser(x_T, t, null, null_mask)
+    torch.testing.assert_close(plain.trajectory[-1].pred_x0[:, 0], c)
+    torch.testing.assert_close(guided.trajectory[-1].pred_x0[:, 0], u + 3.0 * (c - u))
+
+
+def test_guidance_needs_a_null_context() -> None:
+    cfg, model, process = tiny()
+    src, mask = src_batch()
+    assert model.denoiser.null is None
+    with pytest.raises(RuntimeError, match="cond_dropout"):
+        generate(model, process, src, mask, cfg.data.max_code_len, 2, steps=2, guidance=2.0)
+    with pytest.raises(ConfigError, match="eval.guidance"):
+        load_config([], [*TINY, "eval.guidance=2.0"])
+
+
+def test_cond_dropout_replaces_the_denoiser_context_only() -> None:
+    cfg = load_config([], [*TINY, "train.cond_dropout=0.5"])
+    system = CodeFusionSystem(to_dict(cfg), VOCAB)
+    e_s = torch.randn(64, 7, cfg.model.encoder_d_model)
+    mask = torch.zeros(64, 7, dtype=torch.bool)
+    mask[:, :3] = True
+    context, context_mask = system._denoiser_context(e_s, mask, torch.Generator().manual_seed(0))
+    dropped = (context != e_s).any(-1).any(-1)
+    assert 15 < int(dropped.sum()) < 49  # about half
+    assert torch.equal(context[dropped], system.model.denoiser.null.expand(int(dropped.sum()), 7, -1))
+    assert bool(context_mask[dropped].all()) and torch.equal(context_mask[~dropped], mask[~dropped])
+
+
+# ---- embedding norm -----------------------------------------------------------------------------
+def test_fixed_embedding_norm_holds_for_every_token_and_the_tied_head() -> None:
+    cfg, model, _ = tiny("model.embed_norm=2.5")
+    y = torch.randint(0, VOCAB, (3, 24))
+    x0 = model.embed(y)
+    torch.testing.assert_close(x0.norm(dim=-1), torch.full((3, 24), 2.5))
+    src, mask = src_batch(3)
+    d_s, logits = model.logits(x0, model.encode(src, mask), mask)
+    torch.testing.assert_close(logits, d_s @ model.embedding_table().T)
+    with pytest.raises(ConfigError, match="embed_norm"):
+        load_config([], [*TINY, "model.embed_norm=0"])
+
+
+# ---- configs ------------------------------------------------------------------------------------
+def test_paper_choices_overlay_restores_the_paper() -> None:
+    for base in ("quickstart.yaml", "python.yaml", "bash.yaml", "cf.yaml", "pretrain_cf.yaml"):
+        cfg = load_config([str(ROOT / "configs" / base), str(ROOT / "configs" / "ablations" / "paper_choices.yaml")])
+        assert cfg.diffusion.parameterization == "eps" and cfg.diffusion.t_sampling == "uniform"
+        assert not cfg.model.self_condition and cfg.model.embed_norm is None
+        assert cfg.train.cond_dropout == 0.0 and cfg.eval.guidance == 1.0
+
+
+# ---- the diagnostic -----------------------------------------------------------------------------
+@pytest.fixture
+def sc_ckpt(tiny: list[str], tmp_path: Path) -> Path:
+    args = ["configs/quickstart.yaml", *tiny, "model.self_condition=true", "train.cond_dropout=0.2",
+            "diffusion.t_sampling=loss_aware", "model.embed_norm=4.0", "diffusion.parameterization=x0"]
+    assert train.main(args) == 0
+    return tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+
+def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "diag.json"
+    args = [f"ckpt={sc_ckpt}", "limit=6", "batch_size=4", "num_candidates=3", "steps=5", f"out={out}"]
+    assert diagnose.main(args) == 0
+    text = capsys.readouterr().out
+    assert "chain - one call" in text and "true L(y)" in text
+    r = json.loads(out.read_text())
+    assert r["inputs"] == 6 and r["num_candidates"] == 3 and r["steps"] == 5
+    em = r["exact_match"]
+    assert {"chain", "chain_top3", "one_call", "noise", "zeros", "truth", "grounding"} <= set(em)
+    assert len([k for k in em if k.startswith("q_sample_t")]) == len(r["q_sample_t"]) > 3
+    assert all(0.0 <= v <= 1.0 for v in em.values()) and em["chain_top3"] >= em["chain"]
+    assert set(r["execution_match"]) == set(em)  # synthetic CF rows carry tables
+    assert set(r["trajectory_edit_distance"]) == {"0.1", "0.25", "0.5", "1"}
+    assert 0.0 <= r["diversity"]["identical"] <= 1.0 and 0.0 <= r["diversity"]["edit_distance"] <= 1.0
+    # Same seed, other batch size: the same report (per-(input, candidate) noise streams).
+    again = tmp_path / "again.json"
+    assert diagnose.main([*args[:-1], "batch_size=6", f"out={again}"]) == 0
+    assert json.loads(again.read_text())["exact_match"] == em
+    # The loss-aware sampler's state travels in the checkpoint (exact resume).
+    assert torch.load(sc_ckpt, weights_only=True)["t_sampler"]["counts"].sum() > 0
+
+
+@pytest.mark.parametrize("arg, needle", [
+    ("limit=-1", "limit"), ("bogus=1", "bogus"), ("steps=100000", "steps"), ("input=/nonexistent.jsonl", "not found"),
+    ("num_candidates=0", "num_candidates"),
+])
+def test_diagnose_errors_are_one_line(arg: str, needle: str, sc_ckpt: Path, capsys) -> None:
+    assert diagnose.main([f"ckpt={sc_ckpt}", arg]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and "\n" not in err
