@@ -248,3 +248,25 @@ def test_diagnose_errors_are_one_line(arg: str, needle: str, sc_ckpt: Path, caps
     assert diagnose.main([f"ckpt={sc_ckpt}", arg]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_sample_py_guidance(sc_ckpt: Path, tmp_path: Path, capsys) -> None:
+    import sample
+
+    out = tmp_path / "g.jsonl"
+    args = [f"ckpt={sc_ckpt}", "text=highlight cells greater than 4", "steps=3", "num_candidates=2"]
+    assert sample.main([*args, "guidance=2.5", f"out={out}"]) == 0
+    assert "guidance 2.5" in capsys.readouterr().err
+    assert len(json.loads(out.read_text())["candidates"]) == 2
+    assert sample.main([*args, "guidance=-1"]) == 2
+    assert "guidance" in capsys.readouterr().err
+
+
+def test_sample_py_guidance_needs_a_null_context(tiny: list[str], tmp_path: Path, capsys) -> None:
+    import sample
+
+    assert train.main(["configs/quickstart.yaml", *tiny]) == 0
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert sample.main([f"ckpt={ckpt}", "text=highlight cells", "steps=2", "guidance=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cond_dropout" in err and "\n" not in err
