@@ -14,7 +14,8 @@ Top-5 on a test split, with the denoising trajectory every 100 steps (beside the
 Four GPUs (Lightning's predict loop, each GPU a shard of the inputs, one merged output):
     python sample.py ckpt=... data=data/python devices=4 device=cuda precision=bf16 out=preds.jsonl
 
-Needs only the checkpoint (config, tokenizer and EMA weights are inside). Output: one JSON line
+Needs only the checkpoint (config, tokenizer and EMA weights are inside): a train.py .ckpt, or a
+directory written by `python -m codefusion.export` (or a Hugging Face Hub id of one). Output: one JSON line
 per input with `id`, `nl`, `reference` (when known), `table` (CF inputs) and `candidates`, a list
 of {code, score} ranked best first, reference-free: by mean token log-probability, or with
 rank=mbr by minimum Bayes risk (mean similarity to the other candidates; `logprob` kept).
@@ -28,7 +29,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -36,6 +37,9 @@ from codefusion.checkpoint import CheckpointError
 from codefusion.data.examples import DataError
 from codefusion.diffusion import SAMPLERS
 from codefusion.sampling import SampleOptions, parse_options, read_inputs
+
+if TYPE_CHECKING:
+    from codefusion.pretrained import ModelFiles
 
 
 def trajectory_path(out: str, suffix: str) -> Path:
@@ -60,25 +64,21 @@ def collate_fn(rows: list[dict[str, Any]], tok: Any, max_nl_len: int, unconditio
 
 
 def setup(opts: SampleOptions) -> dict[str, Any]:
-    """Load the checkpoint, check the options against it, read the inputs; raises on any problem."""
+    """Load the checkpoint (a .ckpt or an exported directory), check the options against it, read
+    the inputs; raises on any problem."""
     from codefusion.baselines.generation import is_baseline_config
-    from codefusion.checkpoint import load_checkpoint
-    from codefusion.config import from_dict
+    from codefusion.pretrained import load_model_files
 
-    ckpt = load_checkpoint(opts.ckpt)
-    try:
-        cfg = from_dict(ckpt["hyper_parameters"]["config"])
-    except Exception as e:
-        raise CheckpointError(f"{opts.ckpt}: no usable config inside ({type(e).__name__})") from None
-    return setup_baseline(opts, ckpt) if is_baseline_config(cfg) else setup_codefusion(opts, ckpt)
+    files = load_model_files(opts.ckpt, opts.weights)
+    return setup_baseline(opts, files) if is_baseline_config(files.config) else setup_codefusion(opts, files)
 
 
-def setup_codefusion(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
+def setup_codefusion(opts: SampleOptions, files: ModelFiles) -> dict[str, Any]:
     from codefusion.generation import generate, load_for_generation
 
     if opts.extra:
         raise ValueError(f"{', '.join(sorted(opts.extra))}: options of baseline checkpoints; {opts.ckpt} is CodeFusion")
-    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu", checkpoint=ckpt)
+    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu", files=files)
     steps = opts.steps or process.num_timesteps
     if not 1 <= steps <= process.num_timesteps:
         raise ValueError(f"steps={steps} must be in [1, {process.num_timesteps}]")
@@ -114,7 +114,7 @@ DIFFUSION_ONLY = ("sampler", "steps", "record_every", "save_tensors", "decode", 
                   "guidance")
 
 
-def setup_baseline(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
+def setup_baseline(opts: SampleOptions, files: ModelFiles) -> dict[str, Any]:
     """An autoregressive baseline (codefusion.baselines): beam search / sampling, same output schema."""
     from codefusion.baselines.generation import decoding_options, generate_baseline, load_baseline_for_generation
     from codefusion.diffusion import stable_seed
@@ -122,7 +122,7 @@ def setup_baseline(opts: SampleOptions, ckpt: dict[str, Any]) -> dict[str, Any]:
     given = [key for key in DIFFUSION_ONLY if getattr(opts, key) != getattr(defaults, key)]
     if given:
         raise ValueError(f"{', '.join(given)}: options of CodeFusion checkpoints; {opts.ckpt} is an autoregressive baseline")
-    cfg, model, tok = load_baseline_for_generation(opts.ckpt, opts.weights, "cpu", checkpoint=ckpt)
+    cfg, model, tok = load_baseline_for_generation(opts.ckpt, opts.weights, "cpu", files=files)
     for key, value in opts.extra.items():  # command-line decoding settings over the checkpoint's
         setattr(cfg.baseline, key, value)
     if opts.num_candidates:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -15,6 +15,9 @@ from transformers import PreTrainedTokenizerBase
 from codefusion.diffusion import GaussianDiffusion, RowNoise, get_sampler, sample_loop
 from codefusion.diffusion.noise import Noise, randn
 from codefusion.networks.codefusion import CodeFusion, nearest_tokens
+
+if TYPE_CHECKING:
+    from codefusion.pretrained import ModelFiles
 
 DecodeMode = Literal["decoder", "grounding"]
 DECODE_MODES = ("decoder", "grounding")
@@ -177,29 +180,33 @@ def decode_code(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> str:
     return tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
 
 
-def load_for_generation(path: str, weights: str = "ema", device: str = "cpu", checkpoint: dict | None = None):
-    """Rebuild (config, model, process, tokenizer) from a checkpoint alone; EMA weights by default.
-    `checkpoint`: the file's contents when already read (`load_checkpoint`); `path` then names it.
+def load_for_generation(path: str, weights: str = "ema", device: str = "cpu", files: Optional["ModelFiles"] = None):
+    """Rebuild (config, model, process, tokenizer) from a `.ckpt` or an exported directory (or a
+    Hub id of one) alone; EMA weights by default. `files`: what `load_model_files(path, weights)`
+    already returned; `path` then only names it in errors.
 
     Returns a tuple (Config, CodeFusion in eval mode, GaussianDiffusion, tokenizer)."""
-    from codefusion.checkpoint import CheckpointError, load_checkpoint
-    from codefusion.config import from_dict
-    from codefusion.data.tokenizer import tokenizer_from_json
-    from codefusion.factory import build_model, build_process
+    import copy
 
-    ckpt = checkpoint if checkpoint is not None else load_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    cfg = from_dict(hp["config"])
+    from codefusion.checkpoint import CheckpointError
+    from codefusion.factory import build_model, build_process
+    from codefusion.pretrained import load_model_files
+
+    files = files if files is not None else load_model_files(path, weights)
+    if files.kind != "codefusion":
+        auto = "AutoModelForSeq2SeqLM" if files.kind == "seq2seq" else "AutoModelForCausalLM"
+        raise CheckpointError(f"{path} is a {files.kind} baseline, not CodeFusion (load it with "
+                              f"load_baseline_for_generation, or transformers' {auto} when exported)")
+    cfg = copy.deepcopy(files.config)
     cfg.model.encoder_name_or_path = None  # the weights come from the checkpoint, not the hub
-    model = build_model(cfg, hp["vocab_size"])
-    if weights == "ema":
-        state = ckpt["ema"]["weights"]
-    else:
-        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    model = build_model(cfg, files.vocab_size)
+    state = files.weights
     names = {n for n, _ in model.named_parameters()}
     missing = names - set(state)
     if missing:
         raise CheckpointError(f"{path}: {len(missing)} model weights missing, e.g. {sorted(missing)[0]}")
-    model.load_state_dict(state, strict=False)
-    tok = tokenizer_from_json(ckpt["codefusion"]["tokenizer_json"])
-    return cfg, model.to(device).eval(), build_process(cfg), tok
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model: {str(e).strip().splitlines()[-1].strip()}") from None
+    return cfg, model.to(device).eval(), build_process(cfg), files.tokenizer

@@ -14,13 +14,14 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerBase
 
 from codefusion.atomic import write_jsonl_atomic
-from codefusion.checkpoint import AtomicCheckpointIO, load_checkpoint
+from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
 from codefusion.config import Config, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import SplitReport
-from codefusion.data.tokenizer import tokenizer_from_json, tokenizer_to_json
+from codefusion.data.tokenizer import tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation import decode_code
+from codefusion.pretrained import load_model_files
 from codefusion.system import CodeFusionSystem
 
 # The data module skips the batches already trained on when resuming mid-epoch (see
@@ -65,7 +66,7 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
     weights (they only make sense with that exact vocabulary); else a BPE trained on this run's
     training split. Saved into the run directory."""
     if not cfg.tokenizer.name_or_path and cfg.train.init_from:
-        tok = tokenizer_from_json(load_checkpoint(cfg.train.init_from)["codefusion"]["tokenizer_json"])
+        tok = load_model_files(cfg.train.init_from, cfg.train.init_from_weights).tokenizer
         say(f"tokenizer: from {cfg.train.init_from} ({len(tok)} tokens)")
     else:
         texts: Optional[list[str]] = None
@@ -79,11 +80,10 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
 
 
 def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, list[str]]:
-    """Load another run's weights (EMA or raw) into `system`, tolerating a different head/vocab:
-    returns and prints what was loaded, missing, unexpected and skipped for a shape mismatch."""
-    ckpt = load_checkpoint(path)
-    source = ckpt["ema"]["weights"] if which == "ema" and "ema" in ckpt else {
-        k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    """Load another run's weights (EMA or raw) into `system` from its .ckpt or exported directory,
+    tolerating a different head/vocab: returns and prints what was loaded, missing, unexpected and
+    skipped for a shape mismatch."""
+    source = load_model_files(path, which).weights
     own = system.model.state_dict()  # includes aliases of tied weights (head = embedding ...)
     unique = [n for n, _ in system.model.named_parameters()] + [n for n, _ in system.model.named_buffers()]
     loadable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
@@ -198,9 +198,13 @@ def run(cfg: Config) -> dict[str, Any]:
     """Train (and optionally evaluate) one run; returns a summary dict."""
     # Checkpoints named in the config are checked first: a typo fails in a second, not after
     # the data is tokenized.
-    for path in (cfg.train.ckpt_path, cfg.train.init_from):
-        if path:
-            load_checkpoint(path)
+    if cfg.train.ckpt_path:
+        if Path(cfg.train.ckpt_path).is_dir():
+            raise CheckpointError(f"train.ckpt_path={cfg.train.ckpt_path} is a directory; resuming needs a train.py "
+                                  ".ckpt (to start from an exported model's weights use train.init_from)")
+        load_checkpoint(cfg.train.ckpt_path)
+    if cfg.train.init_from:
+        load_model_files(cfg.train.init_from, cfg.train.init_from_weights)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     run_dir = resolve_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)

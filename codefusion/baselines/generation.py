@@ -12,7 +12,7 @@ top-5), temperature / nucleus sampling, and diverse (group) beam search.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 from torch import Tensor
@@ -22,6 +22,9 @@ from codefusion.baselines.diverse_beam import CausalStepper, Seq2SeqStepper, div
 from codefusion.baselines.networks import left_pad
 from codefusion.config import Config
 from codefusion.generation import Generation, decode_code
+
+if TYPE_CHECKING:
+    from codefusion.pretrained import ModelFiles
 
 __all__ = ["Generation", "decode_code", "decoding_options", "generate_baseline", "is_baseline_config",
            "load_baseline_for_generation"]
@@ -111,38 +114,27 @@ def _upto_first_eos(seqs: Tensor, eos_id: int) -> Tensor:
 
 
 def load_baseline_for_generation(path: str, weights: str = "ema", device: str = "cpu",
-                                 checkpoint: Optional[dict[str, Any]] = None
+                                 files: Optional["ModelFiles"] = None
                                  ) -> tuple[Config, PreTrainedModel, PreTrainedTokenizerBase]:
-    """Rebuild (config, model in eval mode, tokenizer) from a baseline checkpoint alone; EMA
-    weights by default (`weights="raw"`: the trained weights). CheckpointError on any problem.
-    `checkpoint`: the file's contents when already read (`codefusion.checkpoint.load_checkpoint`),
-    e.g. after checking `is_baseline_config` on its config; `path` then only names it in errors."""
-    from codefusion.checkpoint import CheckpointError, load_checkpoint
-    from codefusion.config import from_dict
+    """Rebuild (config, model in eval mode, tokenizer) from a baseline `.ckpt` or exported
+    directory (or a Hub id of one) alone; EMA weights by default (`weights="raw"`: the trained
+    weights). CheckpointError on any problem. `files`: what `load_model_files(path, weights)`
+    already returned, e.g. after checking `is_baseline_config` on its config; `path` then only
+    names it in errors."""
     from codefusion.baselines.networks import model_from_config_json
-    from codefusion.data.tokenizer import tokenizer_from_json
+    from codefusion.checkpoint import CheckpointError
+    from codefusion.pretrained import load_model_files
 
-    if weights not in ("ema", "raw"):
-        raise CheckpointError(f"weights={weights}: use ema or raw")
-    ckpt = checkpoint if checkpoint is not None else load_checkpoint(path)
-    hp = ckpt.get("hyper_parameters", {})
-    try:
-        cfg = from_dict(hp["config"])
-    except Exception as e:
-        raise CheckpointError(f"{path}: no usable config inside ({type(e).__name__}: {e})") from None
+    files = files if files is not None else load_model_files(path, weights)
+    cfg, tok = files.config, files.tokenizer
     if not is_baseline_config(cfg):
         raise CheckpointError(f"{path} is a CodeFusion checkpoint, not a baseline (load it with load_for_generation)")
-    if weights == "ema" and "ema" not in ckpt:
-        raise CheckpointError(f"{path} has no EMA weights; use weights=raw")
-    try:
-        tok = tokenizer_from_json(ckpt["codefusion"]["tokenizer_json"])
-        model = model_from_config_json(cfg.baseline.arch, ckpt["codefusion"]["model_config_json"], hp["pad_id"],
-                                       hp["eos_id"])
-    except Exception as e:  # the weights come from the checkpoint, never from the hub
+    try:  # the weights come from the checkpoint, never from the hub
+        model = model_from_config_json(cfg.baseline.arch, files.model_config_json or "", files.pad_id, files.eos_id)
+    except Exception as e:
         raise CheckpointError(f"{path}: cannot rebuild the baseline ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    state = ckpt["ema"]["weights"] if weights == "ema" else {
-        k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    state = files.weights
     missing = {n for n, _ in model.named_parameters()} - set(state)
     if missing:
         raise CheckpointError(f"{path}: {len(missing)} model weights missing, e.g. {sorted(missing)[0]}")
