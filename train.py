@@ -16,6 +16,7 @@ Autoregressive baselines (baseline.arch: seq2seq T5/CodeT5, causal_lm GPT-2/Code
     python train.py configs/baselines/seq2seq_cf.yaml trainer.devices=1
 Resume exactly / fine-tune from a pre-trained run:
     python train.py configs/python.yaml train.run_dir=runs/py train.ckpt_path=runs/py/checkpoints/last.ckpt
+    python train.py configs/python.yaml train.run_dir=runs/py train.ckpt_path=auto    # resume if there is a last.ckpt
     python train.py configs/python.yaml train.init_from=runs/pretrain-py/checkpoints/last.ckpt
 
 See codefusion/config.py for every key, its default and why.
@@ -29,8 +30,9 @@ from codefusion.config import ConfigError, load_config
 from codefusion.data.examples import DataError
 from codefusion.data.tokenizer import TokenizerError
 from codefusion.networks.encoder import EncoderError
+from codefusion.run_guard import RunDirError, TrainingStopped
 
-USER_ERRORS = (ConfigError, DataError, TokenizerError, EncoderError, CheckpointError)
+USER_ERRORS = (ConfigError, DataError, TokenizerError, EncoderError, CheckpointError, RunDirError)
 
 
 def main(argv: list[str]) -> int:
@@ -46,6 +48,12 @@ def main(argv: list[str]) -> int:
         run(cfg)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingStopped as e:  # a signal (128 + its number) or divergence (3); last.ckpt saved
+        print(str(e), file=sys.stderr)
+        return e.exit_code
+    except OSError as e:  # a full disk, a read-only directory: one line naming the path
+        print(f"error: {e.strerror or e}: {e.filename}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -6,6 +6,7 @@ marker and the tokenizer as a JSON string), so sampling needs nothing but the fi
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -42,10 +43,18 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
+        _unlink(tmp)
+        raise OSError(getattr(e, "errno", None) or errno.EIO,
+                      f"cannot write checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
+
+
+def _unlink(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -162,10 +162,20 @@ class TrainConfig:
     limit_val_batches: int = 50  # validation batches per check (loss and token accuracy)
     val_decode_examples: int = 8  # validation examples denoised and printed as text
     val_sample_steps: int = 100  # DDPM steps (respaced, exact) for validation decoding
-    checkpoint_every_n_steps: int = 1000  # last.ckpt refresh interval
+    # checkpoints/last.ckpt is rewritten (atomically) every this many optimizer steps and at
+    # max_steps; SIGTERM / SIGINT / SIGUSR1 also save it before stopping (codefusion/run_guard.py).
+    checkpoint_every_n_steps: int = 1000
+    # Consecutive steps with a non-finite training loss that stop the run (exit code 3); the
+    # last.ckpt of the last finite step is kept. 0 never stops.
+    max_nonfinite_steps: int = 5
     monitor: str = "val/loss"  # best checkpoint by this validation metric
     monitor_mode: Literal["min", "max"] = "min"
-    ckpt_path: Optional[str] = None  # resume this run exactly from a Lightning checkpoint
+    # Resume exactly from a train.py checkpoint; "auto": run_dir's checkpoints/last.ckpt when it
+    # exists, else start fresh (the setting for SLURM jobs that requeue themselves).
+    ckpt_path: Optional[str] = None
+    # A run_dir that already holds a run (config.yaml or a checkpoint) is refused unless resuming;
+    # true starts over in it, deleting its checkpoints.
+    overwrite: bool = False
     init_from: Optional[str] = None  # start from another run's weights (pre-training -> fine-tuning)
     init_from_weights: Literal["ema", "raw"] = "ema"
     # Components that do not train, e.g. [encoder] in pre-training (paper: the encoder only reads

@@ -15,13 +15,14 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.atomic import write_jsonl_atomic
 from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
-from codefusion.config import Config, save_yaml, to_dict
+from codefusion.config import Config, ConfigError, from_dict, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import SplitReport
 from codefusion.data.tokenizer import tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation import decode_code
 from codefusion.pretrained import load_model_files
+from codefusion.run_guard import RunGuard, check_run_dir, lock_run_dir, release_run_dir, remove_stale_temporaries
 from codefusion.system import CodeFusionSystem
 
 # The data module skips the batches already trained on when resuming mid-epoch (see
@@ -100,20 +101,6 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
     return report
 
 
-class SaveLastOnEnd(Callback):
-    """Write checkpoints/last.ckpt after the final optimizer step, whatever the interval.
-
-    Saved from on_train_batch_end (where ModelCheckpoint saves too), not on_train_end: by then
-    Lightning has closed the epoch, and a resume from that state would skip the epoch's rest."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step >= trainer.max_steps:
-            trainer.save_checkpoint(self.path, weights_only=False)
-
-
 def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
     accum = cfg.grad_accumulation()
     ckpt_dir = run_dir / "checkpoints"
@@ -123,11 +110,9 @@ def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Cal
 
         loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard"))
     callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=False,
-                        every_n_train_steps=cfg.train.checkpoint_every_n_steps, enable_version_counter=False),
         ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step}", monitor=cfg.train.monitor,
                         mode=cfg.train.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
-        SaveLastOnEnd(ckpt_dir / "last.ckpt"),
+        RunGuard(ckpt_dir / "last.ckpt", cfg.train.checkpoint_every_n_steps, cfg.train.max_nonfinite_steps),
         LearningRateMonitor(logging_interval="step"),
         *(extra_callbacks or []),
     ]
@@ -194,22 +179,71 @@ def build_system(cfg: Config, tok: PreTrainedTokenizerBase) -> L.LightningModule
     return system
 
 
+# Settings a checkpoint's weights depend on: resuming with other values would fail deep inside
+# load_state_dict ("size mismatch") or silently train a different model.
+RESUME_KEYS = ("model", "tokenizer", "baseline.arch", "baseline.name_or_path", "baseline.d_model", "baseline.layers",
+               "baseline.heads", "baseline.d_ff", "baseline.d_kv", "data.source", "data.language", "data.max_nl_len",
+               "data.max_code_len", "diffusion.num_timesteps")
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_resume_config(cfg: Config, ckpt: dict[str, Any], path: str) -> None:
+    """ConfigError naming every RESUME_KEYS setting that differs from the checkpoint's."""
+    saved = _flat(to_dict(from_dict(ckpt.get("hyper_parameters", {}).get("config", {}))))
+    now = _flat(to_dict(cfg))
+    keys = [k for k in now if any(k == r or k.startswith(r + ".") for r in RESUME_KEYS) and not k.endswith("dropout")]
+    diff = [f"{k}={now[k]!r} (checkpoint: {saved.get(k)!r})" for k in keys if now[k] != saved.get(k)]
+    if diff:
+        raise ConfigError(f"train.ckpt_path={path} was trained with other settings: {'; '.join(diff)}; "
+                          "use the checkpoint's config.yaml, or train.init_from to start a different model from it")
+
+
+def resolve_ckpt_path(cfg: Config, run_dir: Path) -> Optional[str]:
+    """train.ckpt_path, with "auto" = the run directory's last.ckpt when there is one (a requeued
+    job resumes, a first start starts fresh); a named checkpoint is checked here, in a second."""
+    path = cfg.train.ckpt_path
+    if path == "auto":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        path = str(last) if last.is_file() else None
+    if path:
+        if Path(path).is_dir():
+            raise CheckpointError(f"train.ckpt_path={path} is a directory; resuming needs a train.py "
+                                  ".ckpt (to start from an exported model's weights use train.init_from)")
+        check_resume_config(cfg, load_checkpoint(path), path)
+    return path
+
+
 def run(cfg: Config) -> dict[str, Any]:
-    """Train (and optionally evaluate) one run; returns a summary dict."""
+    """Train (and optionally evaluate) one run in its locked run directory; returns a summary dict."""
+    run_dir = resolve_run_dir(cfg)
     # Checkpoints named in the config are checked first: a typo fails in a second, not after
     # the data is tokenized.
-    if cfg.train.ckpt_path:
-        if Path(cfg.train.ckpt_path).is_dir():
-            raise CheckpointError(f"train.ckpt_path={cfg.train.ckpt_path} is a directory; resuming needs a train.py "
-                                  ".ckpt (to start from an exported model's weights use train.init_from)")
-        load_checkpoint(cfg.train.ckpt_path)
+    ckpt_path = resolve_ckpt_path(cfg, run_dir)
     if cfg.train.init_from:
         load_model_files(cfg.train.init_from, cfg.train.init_from_weights)
-    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    run_dir = resolve_run_dir(cfg)
+    if not rank_zero():  # the run directory is rank 0's: it locks, checks and writes it
+        return train_in(cfg, run_dir, ckpt_path)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero():
+    lock = lock_run_dir(run_dir)
+    try:
+        check_run_dir(run_dir, resuming=ckpt_path is not None, overwrite=cfg.train.overwrite)
+        for p in remove_stale_temporaries(run_dir):
+            say(f"removed a temporary file left by an interrupted run: {p}")
         save_yaml(cfg, run_dir / "config.yaml")
+        return train_in(cfg, run_dir, ckpt_path)
+    finally:
+        release_run_dir(lock)
+
+
+def train_in(cfg: Config, run_dir: Path, ckpt_path: Optional[str]) -> dict[str, Any]:
+    """Tokenizer, data, system, Trainer.fit from `ckpt_path` (or fresh), then the evaluation."""
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     tok = make_tokenizer(cfg, run_dir)
     dm = CodeFusionDataModule(cfg.data, tok, cfg.train.per_device_batch_size, seed=cfg.train.seed, pretrain=cfg.pretrain)
     dm.setup()
@@ -220,12 +254,12 @@ def run(cfg: Config) -> dict[str, Any]:
     say("parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()))
     say(f"batch: global {cfg.train.global_batch_size} = per-device {cfg.train.per_device_batch_size} "
         f"x world {cfg.world_size()} x gradient accumulation {cfg.grad_accumulation()}")
-    if cfg.train.init_from and not cfg.train.ckpt_path:
+    if cfg.train.init_from and not ckpt_path:
         init_from(system, cfg.train.init_from, cfg.train.init_from_weights)
     trainer = build_trainer(cfg, run_dir)
     say(f"run directory: {run_dir}")
     start = time.time()
-    trainer.fit(system, datamodule=dm, ckpt_path=cfg.train.ckpt_path, weights_only=True)
+    trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     summary: dict[str, Any] = {"run_dir": str(run_dir), "params": params, "train_seconds": time.time() - start,
                                "global_step": trainer.global_step}
     say(f"trained {trainer.global_step} steps in {summary['train_seconds']:.0f} s")

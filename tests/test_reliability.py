@@ -1,0 +1,149 @@
+"""Progress is never lost and nothing is overwritten by surprise: last.ckpt every N steps, kill -9
+and SIGTERM/SIGINT mid-run then an exact resume, the run-directory lock and refusal, divergence."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from tests.conftest import ROOT, TINY
+
+QS = "configs/quickstart.yaml"
+STEPS = 40
+# No validation, no evaluation: only the training loop and its checkpoints.
+LONG = [*TINY, f"train.max_steps={STEPS}", "train.checkpoint_every_n_steps=4", "train.val_every_n_steps=1000",
+        "eval.split=none"]
+
+
+def args_for(run: Path, cache: Path, *extra: str) -> list[str]:
+    return [QS, *LONG, f"train.run_dir={run}", f"data.cache_dir={cache}", *extra]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(path, weights_only=True)
+    return {**ckpt["state_dict"], **{f"ema.{k}": v for k, v in ckpt["ema"]["weights"].items()}}
+
+
+def step_of(path: Path) -> int:
+    return torch.load(path, weights_only=True)["global_step"]
+
+
+def assert_identical(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+
+
+def wait_for(path: Path, timeout: float = 120.0) -> None:
+    end = time.time() + timeout
+    while not path.is_file():
+        if time.time() > end:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """last.ckpt of an uninterrupted run of STEPS steps."""
+    root = tmp_path_factory.mktemp("reference")
+    assert train.main(args_for(root / "run", root / "cache")) == 0
+    return root / "run" / "checkpoints" / "last.ckpt"
+
+
+def test_kill_9_mid_run_then_resume_is_bit_identical(reference: Path, tmp_path: Path) -> None:
+    run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CODEFUSION_PROGRESS": "0"}
+    proc = subprocess.Popen([sys.executable, "train.py", *args_for(run, tmp_path / "cache")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(last)  # the first periodic save (step 4): the run is well under way
+    finally:
+        proc.kill()  # SIGKILL: no handler runs
+        proc.wait()
+    killed_at = step_of(last)
+    assert 4 <= killed_at < STEPS and killed_at % 4 == 0
+    (run / "checkpoints" / ".last.ckpt.abc123.tmp").write_bytes(b"half a checkpoint")  # what kill -9 can leave
+    assert train.main(args_for(run, tmp_path / "cache", f"train.ckpt_path={last}")) == 0
+    assert step_of(last) == STEPS
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # removed on the next start
+    assert_identical(reference, last)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_signal_saves_a_resumable_checkpoint_and_exits_non_zero(sig: signal.Signals, code: int, reference: Path,
+                                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+    def send() -> None:
+        wait_for(last)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=send, daemon=True).start()
+    assert train.main(args_for(run, tmp_path / "cache")) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    stopped = step_of(last)
+    assert err[-1] == (f"stopped by {sig.name} at step {stopped}; saved {last}; resume with train.ckpt_path={last}")
+    assert 4 <= stopped < STEPS
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after fit
+    assert train.main(args_for(run, tmp_path / "cache", "train.ckpt_path=auto")) == 0
+    assert_identical(reference, last)
+
+
+def test_run_dir_holding_a_run_is_refused_unless_resuming_or_overwriting(tmp_path: Path, capsys) -> None:
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    last = run / "checkpoints" / "last.ckpt"
+    assert train.main(args_for(run, cache, "train.max_steps=3")) == 0
+    assert train.main(args_for(run, cache, "train.max_steps=2")) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: run directory {run} already holds a run; resume it with train.ckpt_path={last}, "
+        "choose another train.run_dir, or replace it with train.overwrite=true")
+    assert step_of(last) == 3  # untouched
+    (run / "checkpoints" / "best-step999.ckpt").write_bytes(b"old")
+    assert train.main(args_for(run, cache, "train.max_steps=2", "train.overwrite=true")) == 0
+    assert step_of(last) == 2 and not (run / "checkpoints" / "best-step999.ckpt").exists()
+
+
+def test_a_locked_run_dir_is_refused_and_a_stale_lock_taken_over(tiny: list[str], tmp_path: Path, capsys) -> None:
+    import socket
+
+    run = tmp_path / "run"
+    run.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / ".lock").write_text(f"{socket.gethostname()} {sleeper.pid}\n")
+        assert train.main([QS, *tiny, "train.max_steps=1"]) == 2
+        assert f"error: run directory {run} is in use by process {sleeper.pid}" in capsys.readouterr().err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert train.main([QS, *tiny, "train.max_steps=1"]) == 0  # its process is gone: stale, taken over
+    assert not (run / ".lock").exists()  # released at the end
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tiny: list[str], tmp_path: Path, capsys) -> None:
+    code = train.main([QS, *tiny, "optim.lr=1e6", "optim.warmup_steps=1", "train.max_steps=30",
+                       "train.checkpoint_every_n_steps=1", "train.max_nonfinite_steps=2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3, err
+    assert err[-1].startswith("stopped: non-finite training loss for 2 consecutive steps (steps ")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    if last.exists():  # every saved tensor is finite
+        assert all(torch.isfinite(v).all() for v in weights(last).values() if v.is_floating_point())
+
+
+def test_resuming_with_another_model_names_the_differing_keys(reference: Path, tmp_path: Path, capsys) -> None:
+    code = train.main(args_for(tmp_path / "run", tmp_path / "cache", f"train.ckpt_path={reference}",
+                               "model.d_model=64", "model.d_ff=128"))
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: train.ckpt_path={reference} was trained with other settings: "
+                          "model.d_model=64 (checkpoint: 32); model.d_ff=128 (checkpoint: 64)"), err
