@@ -26,6 +26,7 @@ All options: codefusion/sampling.py (`SampleOptions`).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -144,13 +145,51 @@ def setup_baseline(opts: SampleOptions, files: ModelFiles) -> dict[str, Any]:
             "label": f"{arch} {label}"}
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGINT while generating: stop, write nothing."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def check_outputs(opts: SampleOptions) -> None:
+    """Before loading anything: out= (and the trajectory files beside it) is none of the inputs
+    and can be written; device=cuda has a GPU."""
+    from codefusion.atomic import check_output
+
+    if opts.device in ("cuda", "gpu") and not torch.cuda.is_available():
+        raise ValueError(f"device={opts.device} but CUDA is not available here (torch {torch.__version__}); use device=cpu")
+    if not opts.out:
+        return
+    inputs = [opts.input, opts.ckpt, Path(opts.data) / f"{opts.split}.jsonl" if opts.data else None]
+    outs = [Path(opts.out)]
+    if opts.record_every:
+        outs += [trajectory_path(opts.out, ".jsonl")] + ([trajectory_path(opts.out, ".pt")] if opts.save_tensors else [])
+    for out in outs:
+        check_output(out, inputs, key="out" if out == outs[0] else "out (trajectory)")
+
+
 def main(argv: list[str]) -> int:
-    from codefusion.atomic import write_atomic, write_jsonl_atomic
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return generate_all(argv)
+    except Stopped as e:  # every output is written atomically at the end: none exists yet
+        print(f"stopped by {e} before the end; nothing written", file=sys.stderr)
+        return 128 + signal.Signals[str(e)].value
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def generate_all(argv: list[str]) -> int:
+    from codefusion.atomic import finite_json, write_atomic, write_jsonl_atomic
     from codefusion.predict import GenerationModule, run_predict
     from codefusion.sampling import Records
 
     try:
         opts = parse_options(argv)
+        check_outputs(opts)
         job = setup(opts)
         if not job["rows"]:
             raise DataError("no usable inputs (every row was skipped, or the file is empty)")
@@ -178,13 +217,16 @@ def main(argv: list[str]) -> int:
                        "ids": [r["id"] for r in merged["records"]]}
             write_atomic(trajectory_path(opts.out, ".pt"), lambda p: torch.save(tensors, p))
     if opts.out:
-        write_jsonl_atomic(Path(opts.out), merged["records"])
+        nonfinite = write_jsonl_atomic(Path(opts.out), merged["records"])
     else:
         import json
 
-        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged["records"]))
+        clean, nonfinite = finite_json(merged["records"])
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in clean))
     seconds = time.time() - start
     summary = f"{len(merged['records'])} inputs, {job['k']} candidates each, {job['label']}, {seconds:.1f} s"
+    if nonfinite:
+        summary += f", {nonfinite} non-finite scores written as null"
     if steps_run:  # denoising steps (CodeFusion); a baseline's decoding has none
         summary += (f", {1000 * loop_seconds / steps_run:.1f} ms per denoising step "
                     f"(batches of up to {opts.batch_size} x {job['k']} rows, rank 0)")

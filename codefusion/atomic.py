@@ -7,9 +7,11 @@ unlike `tempfile.mkstemp`'s 0600.
 from __future__ import annotations
 
 import json
+import math
 import os
+import tempfile
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 
 def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> None:
@@ -29,10 +31,54 @@ def write_text_atomic(path: Union[str, Path], text: str) -> None:
     write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def write_json_atomic(path: Union[str, Path], data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+def finite_json(data: Any) -> tuple[Any, int]:
+    """`data` with every non-finite float (NaN, inf) replaced by None, and how many were: strict
+    JSON has no NaN, and a parser that meets one rejects the whole file."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None, 1
+    if isinstance(data, dict):
+        pairs = [(k, finite_json(v)) for k, v in data.items()]
+        return {k: v for k, (v, _) in pairs}, sum(n for _, (_, n) in pairs)
+    if isinstance(data, (list, tuple)):
+        items = [finite_json(v) for v in data]
+        return [v for v, _ in items], sum(n for _, n in items)
+    return data, 0
 
 
-def write_jsonl_atomic(path: Union[str, Path], rows: list[dict[str, Any]]) -> None:
-    """One JSON object per line."""
-    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+def write_json_atomic(path: Union[str, Path], data: Any) -> int:
+    """Strict JSON (non-finite numbers as null); returns how many numbers were non-finite."""
+    clean, bad = finite_json(data)
+    write_text_atomic(path, json.dumps(clean, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return bad
+
+
+def write_jsonl_atomic(path: Union[str, Path], rows: list[dict[str, Any]]) -> int:
+    """One strict JSON object per line (non-finite numbers as null); returns how many were."""
+    clean, bad = finite_json(rows)
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in clean))
+    return bad
+
+
+class OutputPathError(ValueError):
+    """An output path that would destroy an input or cannot be written; one line."""
+
+
+def check_output(path: Union[str, Path], inputs: Iterable[Optional[Union[str, Path]]] = (), key: str = "out") -> None:
+    """Before any work: `path` is none of `inputs` (same file, through links too), is not a
+    directory, and a file can be created beside it (its folder exists or can be made, is writable
+    and has room for a few bytes)."""
+    path = Path(path)
+    for source in inputs:
+        if source and (Path(source).resolve() == path.resolve()
+                       or (path.exists() and Path(source).exists() and os.path.samefile(source, path))):
+            raise OutputPathError(f"{key}={path} is also an input ({source}); writing it would destroy the input")
+    if path.is_dir():
+        raise OutputPathError(f"{key}={path} is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe") as f:
+            f.write(b"{}\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise OutputPathError(f"cannot write {key}={path}: {e.strerror or e}") from None

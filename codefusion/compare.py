@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from codefusion.atomic import write_text_atomic
+from codefusion.atomic import OutputPathError, check_output, write_text_atomic
 from codefusion.evaluation.languages import LANGUAGES
 
 DIVERSITY_COLUMNS = [("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"), ("distinct_3", "distinct-3"),
@@ -138,8 +138,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         names = args.names.split(",") if args.names else default_names(args.predictions)
         if len(names) != len(args.predictions):
             raise CompareError(f"--names gives {len(names)} names for {len(args.predictions)} files")
-        if args.out and Path(args.out).is_dir():
-            raise CompareError(f"--out {args.out} is a directory; give a file name")
+        if args.out:
+            try:  # before scoring: not one of the prediction files, writable
+                check_output(args.out, args.predictions, key="--out")
+            except OutputPathError as e:
+                raise CompareError(str(e).replace("--out=", "--out ", 1)) from None
         encoder = None if args.encoder.lower() == "none" else args.encoder
         text, _ = compare(args.predictions, names, args.language, model=args.model, encoder=encoder, device=args.device)
     except CompareError as e:

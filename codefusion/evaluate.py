@@ -26,7 +26,7 @@ import re
 import sys
 from pathlib import Path
 
-from codefusion.atomic import write_json_atomic
+from codefusion.atomic import OutputPathError, check_output, write_json_atomic
 from codefusion.evaluation.languages import check_language
 
 KEYS = ("predictions", "language", "out", "model", "encoder", "device")
@@ -64,9 +64,10 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     return args
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Write atomically: a crash never leaves a half-written report that looks complete."""
-    write_json_atomic(path, data)
+def _write_json(path: Path, data: dict) -> int:
+    """Write atomically: a crash never leaves a half-written report that looks complete. Returns
+    the count of non-finite numbers (written as null)."""
+    return write_json_atomic(path, data)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             language, how = detect_language(records, source)
         out = Path(args.get("out") or source.with_suffix(".metrics.json"))
-        if out.exists() and out.is_dir():
-            raise UsageError(f"out={out} is a directory; give a file name")
-    except (UsageError, PredictionFileError) as error:
+        check_output(out, [source])  # before scoring: not the predictions file, writable
+    except (UsageError, PredictionFileError, OutputPathError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     encoder = args.get("encoder", DEFAULT_ENCODER)
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                device=args.get("device"))
     report.update(source=str(source), language_from=how, skipped=skipped)
     print(format_table(report, source=str(source)))
-    _write_json(out, report)
-    print(f"wrote {out}")
+    nonfinite = _write_json(out, report)
+    print(f"wrote {out}" + (f" ({nonfinite} non-finite numbers written as null)" if nonfinite else ""))
     return 0
 
 

@@ -157,7 +157,9 @@ def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: C
             i += 1
     system.ema.swap(system.model)
     exact = sum(r["candidates"][0]["code"] == r["reference"] for r in records) / max(1, len(records))
-    write_jsonl_atomic(out_path, records)
+    nonfinite = write_jsonl_atomic(out_path, records)
+    if nonfinite:
+        say(f"warning: {nonfinite} non-finite candidate scores written as null in {out_path}")
     say(f"\nheld-out {split} examples ({system.describe_decoding()}, EMA weights):")
     for r in records[: cfg.eval.show]:
         mark = "OK " if r["candidates"][0]["code"] == r["reference"] else "   "

@@ -2,6 +2,7 @@
 and SIGTERM/SIGINT mid-run then an exact resume, the run-directory lock and refusal, divergence."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -147,3 +148,77 @@ def test_resuming_with_another_model_names_the_differing_keys(reference: Path, t
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: train.ckpt_path={reference} was trained with other settings: "
                           "model.d_model=64 (checkpoint: 32); model.d_ff=128 (checkpoint: 64)"), err
+
+
+# ---- commands that write: never over an input, checked before the work, no NaN, SIGTERM ----
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny_ckpt")
+    assert train.main([QS, *TINY, f"train.run_dir={root / 'run'}", f"data.cache_dir={root / 'cache'}"]) == 0
+    return root / "run" / "checkpoints" / "last.ckpt"
+
+
+def one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_outputs_equal_to_an_input_or_unwritable_are_refused_before_any_work(tiny_ckpt: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    import sample
+    from codefusion import compare, evaluate
+
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"id": "0", "nl": "x", "reference": "A()", "candidates": [{"code": "A()", "score": 0.0}]}) + "\n")
+    before = preds.read_text()
+    (tmp_path / "afile").write_text("")
+    assert sample.main([f"ckpt={tiny_ckpt}", f"input={preds}", f"out={preds}"]) == 2
+    assert one_line(capsys) == f"error: out={preds} is also an input ({preds}); writing it would destroy the input"
+    assert evaluate.main([f"predictions={preds}", f"out={preds}", "encoder=none"]) == 2
+    assert "is also an input" in one_line(capsys)
+    assert compare.main([str(preds), "--out", str(preds), "--encoder", "none"]) == 2
+    assert one_line(capsys).startswith(f"error: --out {preds} is also an input")
+    assert preds.read_text() == before
+    assert sample.main([f"ckpt={tiny_ckpt}", "text=x", f"out={tmp_path / 'afile' / 'out.jsonl'}"]) == 2
+    assert one_line(capsys).startswith(f"error: cannot write out={tmp_path / 'afile' / 'out.jsonl'}: ")
+    assert sample.main([f"ckpt={tiny_ckpt}", "text=x", f"out={tmp_path}"]) == 2
+    assert one_line(capsys) == f"error: out={tmp_path} is a directory; give a file name"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_sample_on_cuda_without_cuda_is_one_line(tiny_ckpt: Path, capsys) -> None:
+    import sample
+
+    assert sample.main([f"ckpt={tiny_ckpt}", "text=x", "device=cuda"]) == 2
+    assert one_line(capsys).startswith("error: device=cuda but CUDA is not available here")
+
+
+def test_non_finite_numbers_are_written_as_null(tmp_path: Path) -> None:
+    from codefusion.atomic import write_json_atomic, write_jsonl_atomic
+
+    rows = [{"candidates": [{"code": "A()", "score": float("nan")}, {"code": "B()", "score": -1.5}]},
+            {"score": float("inf"), "x": [float("-inf"), 2]}]
+    assert write_jsonl_atomic(tmp_path / "a.jsonl", rows) == 3
+    back = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert back == [{"candidates": [{"code": "A()", "score": None}, {"code": "B()", "score": -1.5}]},
+                    {"score": None, "x": [None, 2]}]
+    assert write_json_atomic(tmp_path / "b.json", {"m": float("nan")}) == 1
+    assert json.loads((tmp_path / "b.json").read_text()) == {"m": None}
+
+
+def test_sample_stops_on_sigterm_without_writing(tiny_ckpt: Path, tmp_path: Path, capsys) -> None:
+    import sample
+
+    out = tmp_path / "out.jsonl"
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        code = sample.main([f"ckpt={tiny_ckpt}", "steps=100", "num_candidates=4",  # ~40 s of work
+                            "batch_size=1", "limit=400", f"out={out}", "unconditional=true"])
+    finally:
+        timer.cancel()
+    assert code == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "stopped by SIGTERM before the end; nothing written"
+    assert not out.exists() and not list(tmp_path.glob(".out.jsonl*"))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
