@@ -275,7 +275,13 @@ class Config:
         if isinstance(devices, (list, tuple)):
             n = len(devices)
         elif isinstance(devices, str) and devices.strip() not in ("auto", "-1"):
-            n = len([d for d in devices.split(",") if d.strip()]) if "," in devices else int(devices)
+            parts = [d.strip() for d in devices.split(",") if d.strip()]
+            if not parts or not all(d.isdigit() for d in parts) or ("," not in devices and int(parts[0]) == 0):
+                raise ConfigError(f"trainer.devices={devices!r}: expected a positive count, a list of device ids "
+                                  "([0, 1] or \"0,1\"), or auto")
+            n = len(parts) if "," in devices else int(parts[0])
+        elif isinstance(devices, int) and devices == 0 or isinstance(devices, bool) or isinstance(devices, float):
+            raise ConfigError(f"trainer.devices={devices!r}: expected a positive count, a list of device ids, or auto")
         elif isinstance(devices, int) and devices > 0:
             n = devices
         else:  # "auto" / -1: every visible accelerator, or one CPU process
@@ -296,7 +302,9 @@ class Config:
         return self.train.global_batch_size // per_step
 
     def validate(self) -> None:
-        """Checks that need more than one field; types and names are checked by OmegaConf."""
+        """Every value's range, and checks that need more than one field (types and names are
+        checked by OmegaConf): a bad value is one line before any work."""
+        self.validate_ranges()
         positive = {
             "data.max_nl_len": self.data.max_nl_len,
             "data.max_code_len": self.data.max_code_len,
@@ -342,6 +350,54 @@ class Config:
             raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.optim.ema_decay}")
         self.validate_baseline()
         self.grad_accumulation()
+
+    def validate_ranges(self) -> None:
+        """Sizes, counts, rates and probabilities of single fields."""
+        m, o, t = self.model, self.optim, self.train
+        at_least = {  # key: (value, minimum)
+            **{f"model.{k}": (getattr(m, k), 1) for k in ("encoder_d_model", "encoder_layers", "encoder_heads",
+                                                          "encoder_d_ff", "encoder_d_kv", "denoiser_layers",
+                                                          "decoder_layers", "n_heads", "d_ff")},
+            "train.val_every_n_steps": (t.val_every_n_steps, 1), "train.checkpoint_every_n_steps": (t.checkpoint_every_n_steps, 1),
+            "train.log_every_n_steps": (t.log_every_n_steps, 1), "train.limit_val_batches": (t.limit_val_batches, 1),
+            "train.val_decode_examples": (t.val_decode_examples, 0), "train.max_nonfinite_steps": (t.max_nonfinite_steps, 0),
+            "optim.warmup_steps": (o.warmup_steps, 0), "data.num_workers": (self.data.num_workers, 0),
+            "eval.batch_size": (self.eval.batch_size, 1), "eval.num_examples": (self.eval.num_examples, 0),
+            "eval.show": (self.eval.show, 0), "pretrain.valid_size": (self.pretrain.valid_size, 0),
+            "trainer.num_nodes": (self.trainer.num_nodes, 1),
+        }
+        if self.data.source == "synthetic_cf":
+            at_least.update({f"data.synthetic_{k}": (getattr(self.data, f"synthetic_{k}"), 1) for k in ("train", "valid", "test")})
+        if self.tokenizer.name_or_path is None:
+            from codefusion.data.tokenizer import SPECIAL_TOKENS
+
+            # A byte-level BPE holds the 256 bytes and the special tokens before its first merge.
+            at_least["tokenizer.train_vocab_size"] = (self.tokenizer.train_vocab_size, 256 + len(SPECIAL_TOKENS) + 1)
+        for key, (value, low) in at_least.items():
+            if value < low:
+                raise ConfigError(f"{key} must be >= {low}, got {value}")
+        for key, value, ok in (("optim.lr", o.lr, o.lr > 0), ("optim.weight_decay", o.weight_decay, o.weight_decay >= 0),
+                               ("optim.grad_clip", o.grad_clip, o.grad_clip >= 0)):
+            if not ok:  # (a negative grad_clip used to turn clipping off; 0 is the way to)
+                raise ConfigError(f"{key} must be {'> 0' if key == 'optim.lr' else '>= 0'}, got {value}")
+        if len(o.betas) != 2 or not all(0.0 <= b < 1.0 for b in o.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(o.betas)}")
+        for key, p in (("model.dropout", m.dropout), ("baseline.dropout", self.baseline.dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ConfigError(f"{key} must be in [0, 1), got {p}")
+        if t.monitor not in self.validation_metrics():
+            raise ConfigError(f"train.monitor={t.monitor!r} is not a metric this run logs; one of "
+                              f"{', '.join(self.validation_metrics())}")
+
+    def validation_metrics(self) -> tuple[str, ...]:
+        """What validation logs (CodeFusionSystem / BaselineSystem); `train.monitor` is one of them."""
+        if self.baseline.arch != "none":
+            decoded: tuple[str, ...] = ("val/decoded_exact_match",)
+            names = ("val/loss", "val/token_acc")
+        else:
+            decoded = ("val/decoded_exact_match", "val/pad_fraction")
+            names = ("val/loss", "val/diffusion", "val/decoder", "val/ce", "val/token_acc")
+        return names + (decoded if self.train.val_decode_examples > 0 else ())
 
     def validate_baseline(self) -> None:
         b = self.baseline

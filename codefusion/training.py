@@ -17,7 +17,7 @@ from codefusion.atomic import write_jsonl_atomic
 from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
 from codefusion.config import Config, ConfigError, from_dict, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
-from codefusion.data.examples import SplitReport
+from codefusion.data.examples import DataError, SplitReport
 from codefusion.data.tokenizer import tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation import decode_code
@@ -72,7 +72,10 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
     else:
         texts: Optional[list[str]] = None
         if not cfg.tokenizer.name_or_path:
-            rows = load_split_rows(cfg.data, "train", SplitReport("train"), cfg.pretrain.valid_size)
+            report = SplitReport("train")
+            rows = load_split_rows(cfg.data, "train", report, cfg.pretrain.valid_size)
+            if not rows:
+                raise DataError(f"the training split has no usable rows ({report.line()})")
             texts = [r["nl"] for r in rows] + [r["code"] for r in rows]
         tok = build_tokenizer(cfg, texts)
     if rank_zero():
@@ -221,8 +224,33 @@ def resolve_ckpt_path(cfg: Config, run_dir: Path) -> Optional[str]:
     return path
 
 
+def check_trainer_settings(cfg: Config) -> None:
+    """Build (and drop) a Trainer with the run's accelerator, devices, strategy, precision and
+    num_nodes: Lightning's own checks, as one ConfigError line before any work. Its start-up
+    messages (GPU available: ...) are printed once, by the real Trainer."""
+    import logging
+
+    t = cfg.trainer
+    quiet = [logging.getLogger(n) for n in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.ERROR)
+    try:
+        L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                  precision=t.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
+    except Exception as e:  # MisconfigurationException, ValueError, RuntimeError ... from Lightning
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"trainer settings (accelerator={t.accelerator}, devices={t.devices}, strategy={t.strategy}, "
+                          f"precision={t.precision}, num_nodes={t.num_nodes}): {first}") from None
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+
+
 def run(cfg: Config) -> dict[str, Any]:
     """Train (and optionally evaluate) one run in its locked run directory; returns a summary dict."""
+    check_trainer_settings(cfg)
     run_dir = resolve_run_dir(cfg)
     # Checkpoints named in the config are checked first: a typo fails in a second, not after
     # the data is tokenized.
@@ -251,6 +279,11 @@ def train_in(cfg: Config, run_dir: Path, ckpt_path: Optional[str]) -> dict[str, 
     dm.setup()
     for line in dm.report_lines():
         say(f"data {line}")
+    n_train = len(dm.datasets["train"])
+    if n_train < cfg.train.per_device_batch_size * cfg.world_size():
+        raise DataError(f"the training split keeps {n_train} examples, fewer than one batch "
+                        f"(train.per_device_batch_size={cfg.train.per_device_batch_size} x world {cfg.world_size()}): "
+                        "it would train 0 steps; lower the batch size or add data")
     system = build_system(cfg, tok)
     params = system.parameter_report()
     say("parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()))

@@ -222,3 +222,50 @@ def test_sample_stops_on_sigterm_without_writing(tiny_ckpt: Path, tmp_path: Path
     assert capsys.readouterr().err.strip().splitlines()[-1] == "stopped by SIGTERM before the end; nothing written"
     assert not out.exists() and not list(tmp_path.glob(".out.jsonl*"))
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+# ---- every bad value: one line, before any work ---------------------------------------------
+@pytest.mark.parametrize("override, message", [
+    ("model.n_heads=0", "model.n_heads must be >= 1, got 0"),
+    ("model.encoder_heads=0", "model.encoder_heads must be >= 1, got 0"),
+    ("model.denoiser_layers=-2", "model.denoiser_layers must be >= 1, got -2"),
+    ("model.d_model=31", "model.d_model=31 is not divisible by model.n_heads=2"),
+    ("train.val_every_n_steps=0", "train.val_every_n_steps must be >= 1, got 0"),
+    ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
+    ("optim.grad_clip=-1", "optim.grad_clip must be >= 0, got -1.0"),
+    ("optim.betas=[0.9]", "optim.betas must be two numbers in [0, 1), got [0.9]"),
+    ("model.dropout=1.0", "model.dropout must be in [0, 1), got 1.0"),
+    ("trainer.devices=abc|0", "trainer.devices='abc|0': expected a positive count"),
+    ("trainer.num_nodes=0", "trainer.num_nodes must be >= 1, got 0"),
+    ("trainer.precision=fp13", "trainer settings (accelerator=cpu, devices=1, strategy=auto, precision=fp13, "
+                               "num_nodes=1): Precision 'fp13' is invalid"),
+    ("trainer.strategy=bogus", "trainer settings"),
+    ("trainer.accelerator=tpu", "trainer settings"),
+    ("data.num_workers=-1", "data.num_workers must be >= 0, got -1"),
+    ("train.monitor=val/nonexistent", "train.monitor='val/nonexistent' is not a metric this run logs; one of val/loss"),
+    ("eval.batch_size=0", "eval.batch_size must be >= 1, got 0"),
+    ("tokenizer.train_vocab_size=0", "tokenizer.train_vocab_size must be >= 262, got 0"),
+    ("train.checkpoint_every_n_steps=0", "train.checkpoint_every_n_steps must be >= 1, got 0"),
+    ("train.per_device_batch_size=128", "the training split keeps 64 examples, fewer than one batch"),
+])
+def test_bad_values_are_one_line_before_any_work(override: str, message: str, tiny: list[str], tmp_path: Path,
+                                                 capsys) -> None:
+    extra = ["train.global_batch_size=128"] if "per_device" in override else []
+    assert train.main([QS, *tiny, override, *extra]) == 2
+    line = one_line(capsys)
+    assert line.startswith(f"error: {message}"), line
+    if "per_device" not in override:  # refused before the run directory exists
+        assert not (tmp_path / "run").exists()
+
+
+def test_undecodable_and_huge_rows_are_counted_with_file_and_line(tmp_path: Path) -> None:
+    from codefusion.data.examples import MAX_ROW_CHARS, SplitReport, read_jsonl
+
+    path = tmp_path / "train.jsonl"
+    good = json.dumps({"nl": "a", "code": "A()"}).encode()
+    huge = json.dumps({"nl": "b", "code": "x" * (MAX_ROW_CHARS + 1)}).encode()
+    path.write_bytes(good + b"\n" + b'{"nl": "caf\xe9", "code": "B()"}\n' + huge + b"\n")
+    report = SplitReport("train")
+    assert len(read_jsonl(path, report)) == 1
+    assert (f"malformed skipped: 1 longer than {MAX_ROW_CHARS} characters, 1 not UTF-8 (first at {path}:2 (byte 12))"
+            in report.line())

@@ -37,9 +37,11 @@ class SplitReport:
     nl_truncated: int = 0
     code_truncated: int = 0
     skipped_too_long: int = 0
+    first_undecodable: str = ""  # path:line of the first row that is not UTF-8
 
     def line(self) -> str:
-        bad = ", ".join(f"{n} {why}" for why, n in sorted(self.malformed.items())) or "0"
+        bad = ", ".join(f"{n} {why}" + (f" (first at {self.first_undecodable})" if why == "not UTF-8" else "")
+                        for why, n in sorted(self.malformed.items())) or "0"
         return (f"{self.name}: {self.rows} rows, {self.kept} kept; malformed skipped: {bad}; "
                 f"too long: nl {self.nl_truncated}, code {self.code_truncated} "
                 f"({'skipped ' + str(self.skipped_too_long) if self.skipped_too_long else 'truncated'})")
@@ -53,13 +55,17 @@ def read_jsonl(path: str | Path, report: SplitReport, require_nl: bool = True) -
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             report.rows += 1
             try:
-                row = json.loads(line)
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                report.malformed["not UTF-8"] += 1
+                report.first_undecodable = report.first_undecodable or f"{path}:{lineno} (byte {e.start + 1})"
+                continue
             except json.JSONDecodeError:
                 report.malformed["invalid JSON"] += 1
                 continue
@@ -95,6 +101,13 @@ def _keep(row: dict[str, Any], default_id: str) -> dict[str, Any]:
     return kept
 
 
+# Rows with an utterance or program longer than this many characters are skipped (and counted)
+# before anything reads them: one 2 MB row without spaces made BPE training hang (its time
+# grows with the square of a word's length), and no benchmark row comes near (the longest
+# CoNaLa/NL2Bash/CF programs are a few hundred characters).
+MAX_ROW_CHARS = 20_000
+
+
 def _malformed_reason(row: Any) -> str | None:
     if not isinstance(row, dict):
         return "not a JSON object"
@@ -102,6 +115,8 @@ def _malformed_reason(row: Any) -> str | None:
         return "missing or empty nl"
     if not isinstance(row.get("code"), str) or not row["code"].strip():
         return "missing or empty code"
+    if max(len(row["nl"]), len(row["code"])) > MAX_ROW_CHARS:
+        return f"longer than {MAX_ROW_CHARS} characters"
     return None
 
 
