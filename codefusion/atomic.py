@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
@@ -82,3 +83,40 @@ def check_output(path: Union[str, Path], inputs: Iterable[Optional[Union[str, Pa
             os.fsync(f.fileno())
     except OSError as e:
         raise OutputPathError(f"cannot write {key}={path}: {e.strerror or e}") from None
+
+
+def write_dir_atomic(target: Union[str, Path], write: Callable[[Path], None], entries: list[str]) -> None:
+    """All or nothing for a folder of outputs: write(staging) fills a fresh staging folder inside
+    `target`, then each of `entries` (names directly under staging) replaces the one in `target`.
+
+    A failure while writing (a full disk, a bad row) leaves `target` as it was and removes the
+    staging folder. The last entry is the completeness marker (a report): the old one is removed
+    before the first swap and the new one moved in last, so a folder without it is known to be
+    incomplete. Other files in `target` are left alone.
+    """
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    staging = target / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        write(staging)
+        missing = [e for e in entries if not (staging / e).exists()]
+        if missing:
+            raise RuntimeError(f"write_dir_atomic: {', '.join(missing)} not written")
+        _remove(target / entries[-1])
+        for name in entries:
+            old = target / f".{name}.old-{os.getpid()}"
+            if (target / name).exists():
+                os.replace(target / name, old)
+            os.replace(staging / name, target / name)
+            _remove(old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

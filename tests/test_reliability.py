@@ -269,3 +269,41 @@ def test_undecodable_and_huge_rows_are_counted_with_file_and_line(tmp_path: Path
     assert len(read_jsonl(path, report)) == 1
     assert (f"malformed skipped: 1 longer than {MAX_ROW_CHARS} characters, 1 not UTF-8 (first at {path}:2 (byte 12))"
             in report.line())
+
+
+# ---- data preparation: all or nothing ------------------------------------------------------
+def test_prepare_benchmarks_failing_part_way_leaves_data_dir_as_it_was(shared_data: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from codefusion.data import benchmarks
+
+    bench = shared_data / "codefusion-benchmarks"
+    out = tmp_path / "data"
+    benchmarks.prepare(str(bench), out, seed=0)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real, calls = benchmarks.write_jsonl, []
+
+    def full_disk_on_the_fifth(path: Path, rows: list) -> None:
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, rows)
+
+    monkeypatch.setattr(benchmarks, "write_jsonl", full_disk_on_the_fifth)
+    with pytest.raises(benchmarks.DataError, match=f"cannot write {out}: No space left on device"):
+        benchmarks.prepare(str(bench), out, seed=1)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # not one split of seed 1, the old report still true
+    monkeypatch.setattr(benchmarks, "write_jsonl", real)
+    assert benchmarks.prepare(str(bench), out, seed=1)["seed"] == 1
+    assert json.loads((out / "prepare_report.json").read_text())["seed"] == 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_prepare_pretraining_refuses_a_negative_limit(tmp_path: Path) -> None:
+    from codefusion.data.benchmarks import DataError
+    from codefusion.data.pretraining import prepare_pretraining
+
+    with pytest.raises(DataError, match="--limit must be >= 1"):
+        prepare_pretraining(tmp_path, tmp_path / "out", limit=-5)

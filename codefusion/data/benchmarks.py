@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefusion.atomic import write_dir_atomic
+
 DEFAULT_SOURCE = "https://raw.githubusercontent.com/microsoft/prose-benchmarks/main/CodeFusion/Benchmarks/"
 # language name in DATA_DIR -> official file name
 FILES: dict[str, str] = {
@@ -320,6 +322,7 @@ def prepare(
         "seed": seed,
         "languages": {},
     }
+    finals: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for language, splits in official.items():
         results = {
             s: clean_split(recs, language, conala[s] if (conala and language == "python") else None,
@@ -327,11 +330,21 @@ def prepare(
             for s, recs in splits.items()
         }
         train, valid = carve_valid(results["train"].rows, valid_fraction, seed, language)
-        final = {"train": train, "valid": valid, "test": results["test"].rows}
-        for split, rows in final.items():
-            write_jsonl(out_dir / language / f"{split}.jsonl", rows)
-        report["languages"][language] = _language_report(splits, results, final)
-    write_atomic(out_dir / "prepare_report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        finals[language] = {"train": train, "valid": valid, "test": results["test"].rows}
+        report["languages"][language] = _language_report(splits, results, finals[language])
+
+    def write_all(root: Path) -> None:
+        for language, final in finals.items():
+            for split, rows in final.items():
+                write_jsonl(root / language / f"{split}.jsonl", rows)
+        write_atomic(root / "prepare_report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+    # All or nothing: everything is written into a staging folder first (a full disk part-way
+    # leaves DATA_DIR as it was), then swapped in; the report moves in last.
+    try:
+        write_dir_atomic(out_dir, write_all, [*finals, "prepare_report.json"])
+    except OSError as e:
+        raise DataError(f"cannot write {out_dir}: {e.strerror or e} (DATA_DIR left as it was)") from None
     return report
 
 

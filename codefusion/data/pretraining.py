@@ -31,6 +31,8 @@ import tokenize
 from pathlib import Path
 from typing import Any, Iterable
 
+from codefusion.atomic import write_dir_atomic
+
 from codefusion.data.benchmarks import FILES, DataError, check_splits, read_source_file, write_atomic, write_jsonl
 from codefusion.evaluation.syntax import parse
 
@@ -251,6 +253,8 @@ def prepare_pretraining(shared: str | Path, out_dir: str | Path, benchmarks: str
     Everything is read before anything is written, so a missing file leaves DATA_DIR untouched.
     `limit` keeps only the first N records of each source (for quick checks).
     """
+    if limit is not None and limit < 1:
+        raise DataError(f"--limit must be >= 1 (records per source), got {limit}")
     shared = Path(shared)
     bench_dir = Path(benchmarks) if benchmarks is not None else shared / "codefusion-benchmarks"
     if not shared.is_dir():
@@ -266,10 +270,17 @@ def prepare_pretraining(shared: str | Path, out_dir: str | Path, benchmarks: str
     django_raw = _read_lines(shared / "python-snippets/django-all.code", limit)
     report["django_detokenization"] = detokenization_report(django_raw, raw["django"])
     out = Path(out_dir) / "pretrain"
-    for lang in LANGUAGES:
-        write_jsonl(out / f"{lang}.jsonl", [{"code": c} for c in corpora[lang]])
-    # written last: its presence marks a complete run
-    write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+
+    def write_all(root: Path) -> None:
+        for lang in LANGUAGES:
+            write_jsonl(root / f"{lang}.jsonl", [{"code": c} for c in corpora[lang]])
+        write_atomic(root / "report.json", json.dumps(report, indent=2) + "\n")
+
+    # All or nothing: staged, then swapped in; report.json (the completeness marker) last.
+    try:
+        write_dir_atomic(out, write_all, [*(f"{lang}.jsonl" for lang in LANGUAGES), "report.json"])
+    except OSError as e:
+        raise DataError(f"cannot write {out}: {e.strerror or e} (left as it was)") from None
     return report
 
 
