@@ -87,7 +87,7 @@ class Collector(Callback):
             trainer.strategy.barrier("shards written")
             if trainer.is_global_zero:
                 paths = [f"{self.shard_prefix}.part{r}" for r in range(trainer.world_size)]
-                shards = [torch.load(p, weights_only=False) for p in paths]  # our own files, just written
+                shards = [torch.load(p, weights_only=True) for p in paths]  # plain data and tensors only
                 for p in paths:
                     os.remove(p)
         if trainer.is_global_zero:

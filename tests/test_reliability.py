@@ -307,3 +307,33 @@ def test_prepare_pretraining_refuses_a_negative_limit(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="--limit must be >= 1"):
         prepare_pretraining(tmp_path, tmp_path / "out", limit=-5)
+
+
+# ---- checkpoints: checksummed, malicious pickles refused without torch's hint ---------------
+def test_a_checkpoint_with_damaged_weights_is_refused(tiny_ckpt: Path, tmp_path: Path) -> None:
+    from codefusion.checkpoint import CheckpointError, load_checkpoint
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    assert len(ckpt["codefusion"]["weights_sha256"]) == 64
+    assert load_checkpoint(tiny_ckpt)["global_step"] == 6
+    name = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][name].view(-1)[0] += 1.0  # one weight changed, as by a flipped bit
+    torch.save(ckpt, tmp_path / "damaged.ckpt")
+    with pytest.raises(CheckpointError, match="is damaged: its weights do not match the sha256 saved with them"):
+        load_checkpoint(tmp_path / "damaged.ckpt")
+
+
+class _RunsCode:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, ("echo this should never run",))
+
+
+def test_a_malicious_pickle_is_refused_without_suggesting_weights_only_false(tmp_path: Path) -> None:
+    from codefusion.checkpoint import CheckpointError, load_checkpoint
+
+    torch.save({"state_dict": {}, "x": _RunsCode()}, tmp_path / "evil.ckpt")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "evil.ckpt")
+    message = str(info.value)
+    assert message.startswith(f"refused {tmp_path / 'evil.ckpt'}: it holds Python objects")
+    assert "do not load it with weights_only=False" in message and "likely succeed" not in message
