@@ -71,6 +71,10 @@ def read_trajectories(path: str | Path) -> list[dict[str, Any]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise TrajectoryError(f"cannot read trajectory file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise TrajectoryError(f"{path}:{line}: not UTF-8 (byte {e.start + 1}); sample.py writes UTF-8 "
+                              "trajectory files") from None
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -133,6 +137,15 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
 
     The figure is written to a temporary file beside `out` and moved into place.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fmt, formats = out.suffix.lstrip(".").lower() or "png", sorted(FigureCanvasAgg.get_supported_filetypes())
+    if fmt not in formats:  # checked before reading anything; matplotlib's own error is a traceback
+        raise TrajectoryError(f"--out {out}: unknown figure format '.{fmt}'; use one of "
+                              + ", ".join(f".{f}" for f in formats))
+    for path in files:
+        if Path(path).resolve() == out.resolve():
+            raise TrajectoryError(f"--out {out} is also an input; writing it would destroy the input")
     groups: dict[str, list[dict[str, Any]]] = {}
     for path in files:
         rows = read_trajectories(path)
@@ -151,7 +164,6 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
         raise TrajectoryError(f"--out {out}: its directory does not exist")
 
     # Agg canvas on a bare Figure: no display, no pyplot global state; imported here so `show` stays fast.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 4), layout="constrained")
@@ -166,8 +178,10 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
     ax.legend()
     if title:
         ax.set_title(title)
-    fmt = out.suffix.lstrip(".").lower() or "png"
-    write_atomic(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
+    try:
+        write_atomic(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
+    except OSError as e:
+        raise TrajectoryError(f"cannot write --out {out}: {e.strerror or e}") from None
     return list(curves)
 
 

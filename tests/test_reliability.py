@@ -337,3 +337,14 @@ def test_a_malicious_pickle_is_refused_without_suggesting_weights_only_false(tmp
     message = str(info.value)
     assert message.startswith(f"refused {tmp_path / 'evil.ckpt'}: it holds Python objects")
     assert "do not load it with weights_only=False" in message and "likely succeed" not in message
+
+
+def test_trajectory_plot_bad_format_and_latin1_file_are_one_line(tmp_path: Path, capsys) -> None:
+    from codefusion import trajectory
+
+    traj = tmp_path / "t.trajectory.jsonl"
+    traj.write_bytes(b'{"id": "0"}\n{"id": "caf\xe9"}\n')
+    assert trajectory.main(["plot", str(traj), "--out", str(tmp_path / "fig.xyz")]) == 2
+    assert one_line(capsys).startswith(f"error: --out {tmp_path / 'fig.xyz'}: unknown figure format '.xyz'; use one of")
+    assert trajectory.main(["plot", str(traj), "--out", str(tmp_path / "fig.png")]) == 2
+    assert one_line(capsys) == f"error: {traj}:2: not UTF-8 (byte 24); sample.py writes UTF-8 trajectory files"
