@@ -174,6 +174,9 @@ def main(argv: list[str]) -> int:
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return generate_all(argv)
+    except OSError as e:  # the disk filled up while writing: one line naming the file, no half file
+        print(f"error: cannot write {e.filename or 'the output'}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except Stopped as e:  # every output is written atomically at the end: none exists yet
         print(f"stopped by {e} before the end; nothing written", file=sys.stderr)
         return 128 + signal.Signals[str(e)].value

@@ -348,3 +348,24 @@ def test_trajectory_plot_bad_format_and_latin1_file_are_one_line(tmp_path: Path,
     assert one_line(capsys).startswith(f"error: --out {tmp_path / 'fig.xyz'}: unknown figure format '.xyz'; use one of")
     assert trajectory.main(["plot", str(traj), "--out", str(tmp_path / "fig.png")]) == 2
     assert one_line(capsys) == f"error: {traj}:2: not UTF-8 (byte 24); sample.py writes UTF-8 trajectory files"
+
+
+def test_sample_on_a_full_disk_is_one_line_naming_the_file(tiny_ckpt: Path, tmp_path: Path, capsys,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import sample
+
+    real = Path.write_text
+
+    def full(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.name.startswith(".out.jsonl"):
+            real(self, "half")  # part of the file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    out = tmp_path / "out.jsonl"
+    assert sample.main([f"ckpt={tiny_ckpt}", "text=x", "steps=2", f"out={out}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: cannot write {out}: No space left on device"
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
