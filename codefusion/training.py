@@ -262,7 +262,9 @@ def run(cfg: Config) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(run_dir)
     try:
-        check_run_dir(run_dir, resuming=ckpt_path is not None, overwrite=cfg.train.overwrite)
+        # ckpt_path=auto without a last.ckpt (killed before its first save) starts over in place.
+        check_run_dir(run_dir, resuming=ckpt_path is not None or cfg.train.ckpt_path == "auto",
+                      overwrite=cfg.train.overwrite)
         for p in remove_stale_temporaries(run_dir):
             say(f"removed a temporary file left by an interrupted run: {p}")
         save_yaml(cfg, run_dir / "config.yaml")

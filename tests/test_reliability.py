@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import train
-from tests.conftest import ROOT, TINY
+from conftest import ROOT, TINY
 
 QS = "configs/quickstart.yaml"
 STEPS = 40
@@ -369,3 +369,16 @@ def test_sample_on_a_full_disk_is_one_line_naming_the_file(tiny_ckpt: Path, tmp_
     assert sample.main([f"ckpt={tiny_ckpt}", "text=x", "steps=2", f"out={out}"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: cannot write {out}: No space left on device"
     assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_ckpt_path_auto_starts_fresh_then_resumes(tmp_path: Path, capsys) -> None:
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    run.mkdir()
+    (run / "config.yaml").write_text("killed before its first checkpoint\n")
+    assert train.main(args_for(run, cache, "train.max_steps=2", "train.ckpt_path=auto")) == 0  # nothing to resume
+    assert train.main(args_for(run, cache, "train.max_steps=4", "train.ckpt_path=auto")) == 0  # resumes step 2
+    assert step_of(run / "checkpoints" / "last.ckpt") == 4
+    import csv
+
+    steps = [int(r["step"]) for r in csv.DictReader(open(run / "logs" / "version_1" / "metrics.csv")) if r["step"]]
+    assert min(steps) >= 2  # the second run trained steps 3 and 4 only
