@@ -104,13 +104,13 @@ def generate(model: CodeFusion, process: GaussianDiffusion, src_ids: Tensor, src
 
     def token_logp(x0: Tensor, ctx: Tensor) -> Tensor:
         if decode == "grounding":
-            return grounding_logp(x0, model.embedding.weight)
+            return grounding_logp(x0, model.embedding_table())
         return model.logits(x0, ctx, mask)[1].float().log_softmax(-1)
 
     smp = get_sampler(sampler, process)
     smp.set_timesteps(steps or process.num_timesteps)
     n_steps = len(smp.timesteps)
-    clamp = clamp_to_vocabulary(model.embedding.weight, clamp_from) if clamp_from is not None else None
+    clamp = clamp_to_vocabulary(model.embedding_table(), clamp_from) if clamp_from is not None else None
     recorded: list[tuple[int, int, Tensor, Optional[Tensor]]] = []
     start, recording = time.perf_counter(), 0.0
     for rec in sample_loop(model_fn, smp, x_T, generator=noise, pred_x0_fn=clamp):

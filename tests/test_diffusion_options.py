@@ -270,3 +270,19 @@ def test_sample_py_guidance_needs_a_null_context(tiny: list[str], tmp_path: Path
     assert sample.main([f"ckpt={ckpt}", "text=highlight cells", "steps=2", "guidance=2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cond_dropout" in err and "\n" not in err
+
+
+def test_grounding_and_clamping_use_the_rescaled_table() -> None:
+    from codefusion.networks.codefusion import nearest_tokens
+
+    cfg, model, process = tiny("model.embed_norm=0.5", "diffusion.parameterization=x0")
+    with torch.no_grad():  # rows of very different raw norms: raw and rescaled nearest neighbours differ
+        model.embedding.weight.mul_(torch.linspace(0.1, 10, VOCAB)[:, None])
+    src, mask = src_batch()
+    common = dict(max_code_len=cfg.data.max_code_len, eos_id=2, steps=3, noise_keys=[0, 1], record_every=1, keep_tensors=True)
+    out = generate(model, process, src, mask, decode="grounding", **common)
+    final = out.trajectory[-1].pred_x0[:, 0]
+    assert torch.equal(out.tokens[:, 0], nearest_tokens(final, model.embedding_table()))
+    clamped = generate(model, process, src, mask, clamp_from=1, **common)
+    x0 = clamped.trajectory[-1].pred_x0[:, 0]  # snapped: every position is a row of the rescaled table
+    torch.testing.assert_close(x0.norm(dim=-1), torch.full(x0.shape[:2], 0.5))
