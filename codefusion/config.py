@@ -453,6 +453,20 @@ def load_config(yaml_files: list[str] | tuple[str, ...] = (), overrides: list[st
     return cfg
 
 
+def parse_dotlist(schema: type, argv: list[str], error: type[Exception] = ConfigError) -> Any:
+    """key=value arguments -> an instance of the dataclass `schema`, typed by OmegaConf as in
+    train.py; a bad argument raises `error` with one line naming it. The one command-line grammar
+    of the small entry points (codefusion.diagnose, codefusion.export)."""
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise error(f"argument '{bad[0]}' is not of the form key=value")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
+    except OmegaConfBaseException as e:
+        raise error(f"{getattr(e, 'full_key', '') or 'argument'}: {str(e).splitlines()[0]}") from None
+    return OmegaConf.to_object(merged)
+
+
 def _omegaconf_message(e: OmegaConfBaseException) -> str:
     key = getattr(e, "full_key", None)
     first = str(e).splitlines()[0]

@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 
 from codefusion.checkpoint import CheckpointError
+from codefusion.config import parse_dotlist
 from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokenize_split
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
@@ -70,14 +69,7 @@ class DiagnoseError(ValueError):
 
 def parse_options(argv: list[str]) -> DiagnoseOptions:
     """key=value arguments (OmegaConf dotlist, as train.py) -> DiagnoseOptions."""
-    bad = [a for a in argv if "=" not in a]
-    if bad:
-        raise DiagnoseError(f"argument '{bad[0]}' is not of the form key=value")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(DiagnoseOptions), OmegaConf.from_dotlist(argv))
-    except OmegaConfBaseException as e:
-        raise DiagnoseError(f"{getattr(e, 'full_key', '') or 'argument'}: {str(e).splitlines()[0]}") from None
-    opts: DiagnoseOptions = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    opts: DiagnoseOptions = parse_dotlist(DiagnoseOptions, argv, DiagnoseError)
     if not opts.ckpt:
         raise DiagnoseError("ckpt=PATH is required")
     if opts.num_candidates < 1 or opts.batch_size < 1 or opts.limit < 0 or opts.steps < 0:

@@ -34,11 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from codefusion.checkpoint import CheckpointError
-from codefusion.config import to_dict
+from codefusion.config import parse_dotlist, to_dict
 from codefusion.pretrained import (CONFIG_FILE, EXPORT_FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelFiles, first_line,
                                    load_model_files, read_export_config, sha256_file)
 
@@ -68,14 +66,7 @@ class ExportError(ValueError):
 
 def parse_options(argv: list[str]) -> ExportOptions:
     """key=value arguments (OmegaConf dotlist, as train.py) -> ExportOptions."""
-    bad = [a for a in argv if "=" not in a]
-    if bad:
-        raise ExportError(f"argument '{bad[0]}' is not of the form key=value")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(ExportOptions), OmegaConf.from_dotlist(argv))
-    except OmegaConfBaseException as e:
-        raise ExportError(f"{getattr(e, 'full_key', '') or 'argument'}: {str(e).splitlines()[0]}") from None
-    opts: ExportOptions = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    opts: ExportOptions = parse_dotlist(ExportOptions, argv, ExportError)
     if not opts.ckpt or not opts.out:
         raise ExportError("ckpt=PATH and out=DIR are required")
     if opts.weights not in ("ema", "raw"):
