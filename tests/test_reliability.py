@@ -62,7 +62,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_kill_9_mid_run_then_resume_is_bit_identical(reference: Path, tmp_path: Path) -> None:
     run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CODEFUSION_PROGRESS": "0"}
+    # The same thread count as this process (the reference and the resumed run): a different
+    # count changes the order of float reductions, and the weights would not be bit-identical.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "CODEFUSION_PROGRESS": "0"}
     proc = subprocess.Popen([sys.executable, "train.py", *args_for(run, tmp_path / "cache")], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -163,7 +163,7 @@ def test_rank_mbr_reorders_and_keeps_logprob(ckpt: Path, tmp_path: Path) -> None
 def test_grounding_and_clamping(ckpt: Path) -> None:
     cfg, model, process, tok = load_for_generation(str(ckpt))
     src, mask = _src(tok, ["highlight cells greater than 4"])
-    weight = model.embedding.weight
+    weight = model.embedding_table().detach()  # the rows x0 uses (rescaled when model.embed_norm is set)
     common = dict(max_code_len=cfg.data.max_code_len, eos_id=tok.eos_token_id, steps=6, noise_keys=[0],
                   num_candidates=2, record_every=2, keep_tensors=True)
     # Grounding: the output tokens are the nearest vocabulary embeddings of the final x0.
