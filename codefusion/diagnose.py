@@ -15,7 +15,8 @@ stdout only), for the same inputs:
 - `q_sample`: one denoiser call from q_sample(L(y), t) for several t (how much signal each noise
   level needs to recover the program);
 - `diversity` over the k candidates: the share of inputs whose k candidates are all the same
-  program, distinct-1..4 and the mean pairwise normalised edit distance;
+  program, distinct-1..4 (code tokens) and the mean pairwise normalised edit distance of their
+  characters (`codefusion.evaluate`'s Table 2 measures it on code tokens: the figures differ);
 - `trajectory`: mean normalised edit distance to the reference of the decoded x̂0 after 10%,
   25%, 50% and 100% of the steps, over every (input, candidate).
 
@@ -210,7 +211,8 @@ def score(exact: Tally, execution: Tally, name: str, codes: Optional[list[str]],
 
 
 def candidate_diversity(codes: list[str]) -> dict[str, float]:
-    """distinct-1..4 over the candidates' code tokens and their mean pairwise edit distance."""
+    """distinct-1..4 over the candidates' code tokens and the mean pairwise edit distance of their
+    characters."""
     from itertools import combinations
 
     from codefusion.evaluation.diversity import code_tokens, distinct_n

@@ -119,9 +119,12 @@ def test_q_posterior_rejects_s_not_before_t(process: GaussianDiffusion) -> None:
         process.q_posterior(x, x, torch.tensor([5, 5]), -2)
 
 
-def test_sample_t_is_uniform_and_reproducible(process: GaussianDiffusion) -> None:
-    t1 = process.sample_t(100_000, "cpu", torch.Generator().manual_seed(3))
-    t2 = process.sample_t(100_000, "cpu", torch.Generator().manual_seed(3))
+def test_uniform_timesteps_are_uniform_and_reproducible(process: GaussianDiffusion) -> None:
+    from codefusion.diffusion.timesteps import UniformTimesteps
+
+    sampler = UniformTimesteps(process.num_timesteps)
+    t1, _ = sampler.sample(100_000, "cpu", torch.Generator().manual_seed(3))
+    t2, _ = sampler.sample(100_000, "cpu", torch.Generator().manual_seed(3))
     assert torch.equal(t1, t2) and t1.dtype == torch.long
     assert t1.min().item() == 0 and t1.max().item() == 1199
     counts = torch.bincount(t1 // 300, minlength=4).double()  # quartiles of [0, T)

@@ -40,7 +40,8 @@ def src_batch(b: int = 2, s: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ---- timestep sampling ------------------------------------------------------------------------
 def test_uniform_timesteps_are_the_original_draws() -> None:
-    # The paper's default keeps exactly the draws of GaussianDiffusion.sample_t (old runs reproduce).
+    # The paper's default keeps exactly the draws training made before the samplers existed
+    # (torch.randint on the step's generator), so old runs reproduce.
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     t, w = UniformTimesteps(1200).sample(64, generator=g1)
     assert torch.equal(t, torch.randint(0, 1200, (64,), generator=g2)) and torch.equal(w, torch.ones(64))

@@ -91,17 +91,6 @@ class GaussianDiffusion:
         """table[t] in float64; t: integer tensor (B,) in [0, T)."""
         return table[t.to(device=table.device, dtype=torch.long)]
 
-    def sample_t(
-        self, batch_size: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Uniform random training timesteps: LongTensor (batch_size,) in [0, T).
-
-        The generator, if given, must live on `device`.
-        """
-        return torch.randint(
-            0, self.num_timesteps, (batch_size,), device=device, generator=generator
-        )
-
     def q_sample(
         self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
