@@ -1,0 +1,107 @@
+"""Behaviour preservation: train.py's final weights and sample.py's outputs on tiny runs equal,
+bit for bit, what they were when `tests/golden/outputs.json` was recorded (before the code was
+restructured into stage packages).
+
+Floats depend on the CPU's kernels and the thread count, so the comparison runs on one thread
+and only on the platform the file was recorded on (it skips elsewhere, saying why). Re-record
+after a change that is *meant* to change outputs, and say so in the commit:
+
+    OMP_NUM_THREADS=1 python tests/test_golden.py --write
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden" / "outputs.json"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.conftest import TINY  # noqa: E402
+
+BASELINE = ["baseline.d_model=32", "baseline.layers=1", "baseline.heads=2", "baseline.d_ff=64", "baseline.d_kv=16",
+            "baseline.num_beams=2", "baseline.num_candidates=2"]
+SAMPLES = {  # name -> sample.py arguments (besides ckpt, input, out)
+    "ddpm": ["num_candidates=2", "steps=8", "seed=3"],
+    "ddim": ["sampler=ddim", "num_candidates=2", "steps=6"],
+    "dpm_solver++": ["sampler=dpm_solver++", "num_candidates=2", "steps=6", "rank=mbr"],
+    "trajectory": ["num_candidates=2", "steps=6", "record_every=2", "decode=grounding", "clamp=true", "clamp_from=3"],
+}
+UTTERANCES = ["highlight cells greater than 4", "color blank cells", "format cells that contain apple"]
+
+
+def platform_key() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return f"torch {torch.__version__} | {platform.machine()} | {cpu}"
+
+
+def weights_digest(ckpt: Path) -> str:
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].contiguous().view(torch.uint8).numpy().tobytes() if state[name].numel() else b"")
+    return h.hexdigest()
+
+
+def record(tmp: Path) -> dict[str, object]:
+    import sample
+    import train
+
+    torch.set_num_threads(1)
+    inp = tmp / "in.jsonl"
+    inp.write_text("".join(json.dumps({"id": str(i), "nl": nl}) + "\n" for i, nl in enumerate(UTTERANCES)))
+    out: dict[str, object] = {"platform": platform_key()}
+    runs = {"codefusion": [], "seq2seq": [*BASELINE, "baseline.arch=seq2seq"],
+            "causal_lm": [*BASELINE, "baseline.arch=causal_lm"]}
+    for system, extra in runs.items():
+        run = tmp / system
+        args = ["configs/quickstart.yaml", *TINY, f"train.run_dir={run}", f"data.cache_dir={tmp / 'cache'}", *extra]
+        assert train.main(args) == 0, system
+        ckpt = run / "checkpoints" / "last.ckpt"
+        out[f"train/{system}"] = weights_digest(ckpt)
+        samples = SAMPLES if system == "codefusion" else {"default": []}
+        for name, sample_args in samples.items():
+            pred = tmp / f"{system}-{name}.jsonl"
+            assert sample.main([f"ckpt={ckpt}", f"input={inp}", f"out={pred}", *sample_args]) == 0, (system, name)
+            out[f"sample/{system}/{name}"] = pred.read_text()
+            traj = pred.with_name(pred.stem + ".trajectory.jsonl")
+            if traj.exists():
+                out[f"trajectory/{system}/{name}"] = traj.read_text()
+    return out
+
+
+def test_outputs_equal_the_recorded_ones(tmp_path: Path) -> None:
+    golden = json.loads(GOLDEN.read_text())
+    if golden["platform"] != platform_key():
+        pytest.skip(f"recorded on {golden['platform']}, this is {platform_key()}")
+    threads = torch.get_num_threads()
+    try:
+        now = record(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    for key in golden:
+        assert now[key] == golden[key], key
+
+
+if __name__ == "__main__":
+    import os
+    import tempfile
+
+    if sys.argv[1:] != ["--write"]:
+        sys.exit(__doc__)
+    os.environ.setdefault("CODEFUSION_PROGRESS", "0")
+    os.chdir(ROOT)
+    with tempfile.TemporaryDirectory() as d:
+        result = record(Path(d))
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {GOLDEN} ({len(result) - 1} outputs)")
