@@ -14,14 +14,19 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
+from codefusion.errors import UserError
+
 
 def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> None:
-    """write(tmp_path) then rename tmp_path to `path`."""
+    """write(tmp_path), fsync it, then rename tmp_path to `path` — the one atomic writer (text,
+    JSON, data splits, checkpoints). An OSError names `path`, not the temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
     try:
         write(tmp)
+        with open(tmp, "rb+") as f:  # on disk before the rename: a power cut leaves old or new
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:  # name the real target, not the temporary file, in the one-line error
         tmp.unlink(missing_ok=True)
@@ -63,7 +68,7 @@ def write_jsonl_atomic(path: Union[str, Path], rows: list[dict[str, Any]]) -> in
     return bad
 
 
-class OutputPathError(ValueError):
+class OutputPathError(UserError):
     """An output path that would destroy an input or cannot be written; one line."""
 
 

@@ -37,7 +37,7 @@ from codefusion.config import Config
 from codefusion.data.tokenizer import tokenizer_from_json
 from codefusion.diffusion import SAMPLERS
 from codefusion.factory import build_model, build_process
-from codefusion.generation import generate
+from codefusion.generation.codefusion import CodeFusionGenerator, SamplingOptions
 
 CODET5_VOCAB = 32100  # 32,000 BPE tokens + 100 <extra_id_*> sentinels
 
@@ -75,8 +75,8 @@ def bench_sampling(cfg: Config, vocab_size: int, *, batch: int, k: int, steps: i
                 model.denoiser(x, t, e_s, mask_k, kv=kv if cached else None)
 
         def loop(name: str) -> float:
-            gen = generate(model, process, src, mask, n, 2, num_candidates=k, steps=steps, sampler=name,
-                           noise_keys=list(range(batch)), seed=0)
+            gen = CodeFusionGenerator(model, process, n, 2)(src, mask, SamplingOptions(num_candidates=k, steps=steps, sampler=name),
+                                                           noise_keys=list(range(batch)), seed=0)
             return gen.loop_seconds
 
         forwards(True)  # warm-up (and compilation)
@@ -88,7 +88,7 @@ def bench_sampling(cfg: Config, vocab_size: int, *, batch: int, k: int, steps: i
         for _ in range(repeats):
             times["forward"].append(timed(lambda: forwards(True), device) / steps)
             times["uncached"].append(timed(lambda: forwards(False), device) / steps)
-            times["io"].append(timed(lambda: (model.encode(src, mask), model.logits(x, e_s, mask_k)), device))
+            times["io"].append(timed(lambda: (model.encode(src, mask), model.decode(x, e_s, mask_k)), device))
             for name in samplers:
                 times[name].append(loop(name) / steps)
         ms = {key: 1000 * statistics.median(values) for key, values in times.items()}

@@ -10,17 +10,19 @@ import errno
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from codefusion.atomic import write_atomic
+from codefusion.errors import UserError
+
 FORMAT = "codefusion-checkpoint-v1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, corrupt, or not CodeFusion's; reported in one line."""
 
 
@@ -59,30 +61,18 @@ def weights_digest(checkpoint: dict[str, Any]) -> str:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """torch.save through the one atomic writer (codefusion/atomic.py): a crash leaves the old
+    checkpoint; a full disk is one OSError naming the checkpoint."""
+    def save(tmp: Path) -> None:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch.save reports a full disk as a RuntimeError
+            raise OSError(errno.EIO, str(e).splitlines()[0] if str(e) else type(e).__name__, str(tmp)) from None
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
-        _unlink(tmp)
-        raise OSError(getattr(e, "errno", None) or errno.EIO,
-                      f"cannot write checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path: str) -> None:
-    if os.path.exists(path):
-        os.unlink(path)
+        write_atomic(path, save)
+    except OSError as e:
+        raise OSError(e.errno or errno.EIO, f"cannot write checkpoint {path}: {e.strerror or e}") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

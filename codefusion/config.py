@@ -18,8 +18,13 @@ from typing import Any, Literal, Optional
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from codefusion.errors import UserError
 
-class ConfigError(ValueError):
+System = Literal["codefusion", "seq2seq", "causal_lm"]
+SYSTEM_NAMES: tuple[str, ...] = ("codefusion", "seq2seq", "causal_lm")  # the registry: codefusion/systems.py
+
+
+class ConfigError(UserError):
     """A configuration problem, reported to the user in one line."""
 
 
@@ -219,16 +224,12 @@ class EvalConfig:
 @dataclass
 class BaselineConfig:
     """Autoregressive baselines (paper Table 1: fine-tuned T5, CodeT5, CodeGen), trained by the
-    same train.py on the same data and tokenizer when `arch` is not "none".
+    same train.py on the same data and tokenizer when `system` is seq2seq or causal_lm.
 
     The paper fine-tunes them with Adam, lr 1e-4, for 100 epochs and takes the top-k from a beam
     of 5 (set in configs/baselines/*.yaml through `optim` and `train`; the fields below are the
     networks and the decoding)."""
 
-    # "none": train CodeFusion. "seq2seq": T5ForConditionalGeneration (T5, CodeT5, CodeT5+).
-    # "causal_lm": a decoder-only LM reading "utterance </s>" and continuing with the code
-    # (GPT-2 architecture, or CodeGen & co. from `name_or_path`).
-    arch: Literal["none", "seq2seq", "causal_lm"] = "none"
     # Hub name or local path of pre-trained weights (Salesforce/codet5-large, t5-large,
     # Salesforce/codegen-350M-mono); null builds a fresh model from the sizes below. Use the
     # model's own tokenizer (`tokenizer.name_or_path`): the embedding is resized to its vocabulary.
@@ -257,6 +258,11 @@ class BaselineConfig:
 
 @dataclass
 class Config:
+    # What train.py trains (and a checkpoint holds): "codefusion", or an autoregressive baseline —
+    # "seq2seq": T5ForConditionalGeneration (T5, CodeT5, CodeT5+); "causal_lm": a decoder-only LM
+    # reading "utterance </s>" and continuing with the code (GPT-2, or CodeGen & co. from
+    # `baseline.name_or_path`). Checkpoints from before this key said `baseline.arch: none|...`.
+    system: System = "codefusion"
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -391,7 +397,7 @@ class Config:
 
     def validation_metrics(self) -> tuple[str, ...]:
         """What validation logs (CodeFusionSystem / BaselineSystem); `train.monitor` is one of them."""
-        if self.baseline.arch != "none":
+        if self.system != "codefusion":
             decoded: tuple[str, ...] = ("val/decoded_exact_match",)
             names = ("val/loss", "val/token_acc")
         else:
@@ -401,11 +407,10 @@ class Config:
 
     def validate_baseline(self) -> None:
         b = self.baseline
-        if b.arch == "none":
+        if self.system == "codefusion":
             return
         if self.train.freeze:
-            raise ConfigError("train.freeze names CodeFusion components; it does not apply to baseline.arch="
-                              f"{b.arch}")
+            raise ConfigError(f"train.freeze names CodeFusion components; it does not apply to system={self.system}")
         if self.data.source == "pretrain":
             raise ConfigError("data.source=pretrain is CodeFusion's pre-training; baselines train on (nl, code) pairs")
         if min(b.d_model, b.layers, b.heads, b.num_beams, b.num_candidates, b.num_beam_groups) <= 0:
@@ -455,15 +460,16 @@ def load_config(yaml_files: list[str] | tuple[str, ...] = (), overrides: list[st
 
 def parse_dotlist(schema: type, argv: list[str], error: type[Exception] = ConfigError) -> Any:
     """key=value arguments -> an instance of the dataclass `schema`, typed by OmegaConf as in
-    train.py; a bad argument raises `error` with one line naming it. The one command-line grammar
-    of the small entry points (codefusion.diagnose, codefusion.export)."""
+    train.py; a bad argument raises `error` with one line naming it ("unknown key 'x'", "bad
+    value for 'steps': ..."). The one command-line grammar of every entry point besides train.py
+    (sample.py, codefusion.evaluate, codefusion.diagnose, codefusion.export, ...)."""
     bad = [a for a in argv if "=" not in a]
     if bad:
         raise error(f"argument '{bad[0]}' is not of the form key=value")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
     except OmegaConfBaseException as e:
-        raise error(f"{getattr(e, 'full_key', '') or 'argument'}: {str(e).splitlines()[0]}") from None
+        raise error(_omegaconf_message(e).replace("config key", "key")) from None
     return OmegaConf.to_object(merged)
 
 
@@ -471,6 +477,8 @@ def _omegaconf_message(e: OmegaConfBaseException) -> str:
     key = getattr(e, "full_key", None)
     first = str(e).splitlines()[0]
     if "Key '" in first and "not in" in first:
+        if key == "baseline.arch":
+            return "unknown config key 'baseline.arch': it is now the top-level key `system` (codefusion | seq2seq | causal_lm)"
         return f"unknown config key '{key}'"
     return f"bad value for '{key}': {first}" if key else first
 
@@ -481,10 +489,27 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a typed `Config` from `to_dict` output (e.g. from a checkpoint), tolerating keys
-    added to the schema since the checkpoint was written."""
-    merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(d))
-    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    """Rebuild a typed, validated `Config` from `to_dict` output (e.g. from a checkpoint),
+    tolerating keys added to the schema since the checkpoint was written and mapping the old
+    `baseline.arch` to `system`. ConfigError on a config this code cannot run."""
+    d = upgrade_dict(d)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(d))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"saved config: {_omegaconf_message(e)}") from None
+    cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    cfg.validate()
+    return cfg
+
+
+def upgrade_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict in today's layout: `baseline.arch: none|seq2seq|causal_lm` (before
+    the `system` key) becomes `system: codefusion|seq2seq|causal_lm`."""
+    baseline = d.get("baseline")
+    if isinstance(baseline, dict) and "arch" in baseline:
+        baseline = {k: v for k, v in baseline.items() if k != "arch"}
+        d = {**d, "baseline": baseline, "system": "codefusion" if d["baseline"]["arch"] == "none" else d["baseline"]["arch"]}
+    return d
 
 
 def save_yaml(cfg: Config, path: str | Path) -> None:

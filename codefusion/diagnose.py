@@ -40,7 +40,10 @@ from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokeniz
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
 from codefusion.edit_distance import normalized_edit_distance
-from codefusion.generation import decode_code, generate, nearest_tokens
+from codefusion.generation.codefusion import SamplingOptions
+from codefusion.generation.contract import decode_code
+from codefusion.networks.codefusion import nearest_tokens
+from codefusion.errors import UserError
 
 TRAJECTORY_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 
@@ -64,7 +67,7 @@ class DiagnoseOptions:
     out: Optional[str] = None
 
 
-class DiagnoseError(ValueError):
+class DiagnoseError(UserError):
     """A bad argument or input, reported in one line."""
 
 
@@ -119,19 +122,28 @@ class Tally:
 
 def run(opts: DiagnoseOptions) -> dict[str, Any]:
     from codefusion.data.datamodule import collate
-    from codefusion.generation import load_for_generation
+    from codefusion.generation.codefusion import load_codefusion
+    from codefusion.pretrained import load_model_files
 
-    cfg, model, process, tok = load_for_generation(opts.ckpt, opts.weights, "cpu")
+    files = load_model_files(opts.ckpt, opts.weights)
+    if files.kind != "codefusion":
+        raise DiagnoseError(f"{opts.ckpt} is a {files.kind} baseline; the diagnostic reads CodeFusion checkpoints")
+    cfg, generator = load_codefusion(files, opts.ckpt)
+    model, process, tok = generator.model, generator.process, files.tokenizer
     T = process.num_timesteps
     steps = opts.steps or cfg.eval.sample_steps
     sampler = opts.sampler or cfg.eval.sampler
     guidance = cfg.eval.guidance if opts.guidance is None else opts.guidance
-    if not 1 <= steps <= T:
-        raise DiagnoseError(f"steps={steps} must be in [1, {T}]")
+    record_every = max(1, steps // 20)
+    options = SamplingOptions(num_candidates=opts.num_candidates, sampler=sampler, steps=steps,
+                              record_every=record_every, keep_tensors=True, guidance=guidance)
+    try:
+        options.check(T)
+    except ValueError as e:
+        raise DiagnoseError(str(e)) from None
     rows = load_rows(opts, cfg)
     ds = tokenize_split(rows, tok, cfg.data.max_nl_len, cfg.data.max_code_len, "truncate",
                         SplitReport("diagnose"), cfg.data.cache_dir)
-    record_every = max(1, steps // 20)
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
     exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
     k = opts.num_candidates
@@ -140,9 +152,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         batch = collate([ds[i] for i in idx], tok.pad_token_id, tok.eos_token_id)
         src, mask, y = batch["src_ids"], batch["src_mask"], batch["code_ids"]
         refs = [decode_code(tok, y[j].tolist()) for j in range(len(idx))]
-        gen = generate(model, process, src, mask, cfg.data.max_code_len, tok.eos_token_id, num_candidates=k,
-                       steps=steps, sampler=sampler, noise_keys=idx, seed=opts.seed, record_every=record_every,
-                       keep_tensors=True, guidance=guidance)
+        gen = generator(src, mask, options, noise_keys=idx, seed=opts.seed)
         decodings = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
         cands = [[decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)] for j in range(len(idx))]
         decodings["chain"] = gen.tokens[:, 0]
@@ -181,7 +191,7 @@ def probe_decodings(model: Any, process: Any, src: Tensor, mask: Tensor, y: Tens
     noise = RowNoise([(i, 1000) for i in idx], seed, src.device)  # streams apart from the chain's
 
     def decode(x: Tensor) -> Tensor:
-        return model.logits(x, e_s, mask)[1].argmax(-1)
+        return model.decode(x, e_s, mask)[1].argmax(-1)
 
     def one_call(x_t: Tensor, t: int) -> Tensor:
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long)

@@ -39,6 +39,7 @@ from codefusion.checkpoint import CheckpointError
 from codefusion.config import parse_dotlist, to_dict
 from codefusion.pretrained import (CONFIG_FILE, EXPORT_FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelFiles, first_line,
                                    load_model_files, read_export_config, sha256_file)
+from codefusion.errors import UserError
 
 CITATION = """@inproceedings{singh-etal-2023-codefusion,
     title = "{C}ode{F}usion: A Pre-trained Diffusion Model for Code Generation",
@@ -60,7 +61,7 @@ class ExportOptions:
     overwrite: bool = False  # replace `out` when it holds a previous export (never anything else)
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A bad argument, output directory or upload, reported in one line."""
 
 
@@ -123,18 +124,18 @@ def write_weights(files: ModelFiles, tmp: Path) -> dict[str, int]:
     if files.kind == "codefusion":
         from safetensors.torch import save_file
 
-        from codefusion.generation import load_for_generation
+        from codefusion.generation.codefusion import load_codefusion
         from codefusion.networks.codefusion import parameter_report
 
-        _, model, _, _ = load_for_generation(files.source, files.which, files=files)
+        model = load_codefusion(files, files.source)[1].model
         save_file(unique_state(model), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         return parameter_report(model)
     from transformers.utils import logging as hf_logging
 
-    from codefusion.baselines.generation import load_baseline_for_generation
+    from codefusion.baselines.generation import load_baseline
     from codefusion.baselines.networks import count_parameters
 
-    _, model, _ = load_baseline_for_generation(files.source, files.which, files=files)
+    model = load_baseline(files, files.source)[1]
     hf_logging.disable_progress_bar()
     model.save_pretrained(str(tmp), max_shard_size="1000GB")  # one file: the loader reads model.safetensors
     if not (tmp / WEIGHTS_FILE).is_file():

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from codefusion.config import Config
@@ -32,18 +34,33 @@ def build_model(cfg: Config, vocab_size: int) -> CodeFusion:
 
 
 def build_baseline(cfg: Config, vocab_size: int, pad_id: int, eos_id: int) -> PreTrainedModel:
-    """The autoregressive baseline of `cfg.baseline.arch` (see codefusion/baselines/networks.py)."""
+    """The autoregressive baseline `cfg.system` names (see codefusion/baselines/networks.py)."""
     from codefusion.baselines.networks import build_causal_lm, build_seq2seq
 
     b = cfg.baseline
     sizes = dict(name_or_path=b.name_or_path, d_model=b.d_model, layers=b.layers, heads=b.heads, d_ff=b.d_ff,
                  dropout=b.dropout)
-    if b.arch == "seq2seq":
+    if cfg.system == "seq2seq":
         return build_seq2seq(vocab_size, pad_id, eos_id, d_kv=b.d_kv, **sizes)
-    if b.arch == "causal_lm":  # positions for the longest prompt and the longest code it may write
+    if cfg.system == "causal_lm":  # positions for the longest prompt and the longest code it may write
         code_len = max(cfg.data.max_code_len, b.max_new_tokens or 0)
         return build_causal_lm(vocab_size, pad_id, eos_id, cfg.data.max_nl_len + code_len, **sizes)
-    raise ValueError(f"baseline.arch={b.arch} is not a baseline")
+    raise ValueError(f"system={cfg.system} is not a baseline")
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str) -> None:
+    """Load a checkpoint's weights into a freshly built model (CodeFusion or a baseline):
+    CheckpointError naming `path` when a parameter is missing or does not fit. Extra entries
+    (tied-weight aliases) are ignored."""
+    from codefusion.checkpoint import CheckpointError
+
+    missing = {n for n, _ in model.named_parameters()} - set(state)
+    if missing:
+        raise CheckpointError(f"{path}: {len(missing)} model weights missing, e.g. {sorted(missing)[0]}")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model: {str(e).strip().splitlines()[-1].strip()}") from None
 
 
 def build_process(cfg: Config) -> GaussianDiffusion:
@@ -66,7 +83,7 @@ def build_tokenizer(cfg: Config, train_texts: list[str] | None = None) -> PreTra
         if not train_texts:
             raise ValueError("tokenizer.name_or_path is null and there is no training text to train a BPE on")
         tok = train_bpe_tokenizer(train_texts, cfg.tokenizer.train_vocab_size)
-    if tok.pad_token_id is None and cfg.baseline.arch != "none":
+    if tok.pad_token_id is None and cfg.system != "codefusion":
         # Decoder-only tokenizers (CodeGen's, GPT-2's) have no pad; the data pads code with one.
         tok.add_special_tokens({"pad_token": "<pad>"})
     check_special_ids(tok)

@@ -62,7 +62,7 @@ class ModelFiles:
     @property
     def kind(self) -> str:
         """"codefusion", or the baseline's architecture ("seq2seq" | "causal_lm")."""
-        return "codefusion" if self.config.baseline.arch == "none" else self.config.baseline.arch
+        return self.config.system
 
 
 def load_model_files(name_or_path: str, weights: str = "ema") -> ModelFiles:
@@ -153,7 +153,7 @@ def files_from_directory(path: Path, weights: str, name: Optional[str] = None) -
     except Exception as e:
         raise CheckpointError(f"{name}: cannot read its tokenizer ({type(e).__name__}: {first_line(e)})") from None
     model_json = None
-    if cfg.baseline.arch != "none":  # the transformers config is config.json itself, less our section
+    if cfg.system != "codefusion":  # the transformers config is config.json itself, less our section
         model_json = json.dumps({k: v for k, v in raw.items() if k != "codefusion"})
     return ModelFiles(source=name, config=cfg, vocab_size=int(section["vocab_size"]), weights=state, which=held,
                       tokenizer=tok, pad_id=int(section["pad_id"]), eos_id=int(section["eos_id"]),
@@ -221,19 +221,25 @@ class Candidate:
 
 
 class CodeFusionModel:
-    """A trained CodeFusion ready to generate: `model` (eval mode), its diffusion `process`,
-    `tokenizer` and `config`. Build it with `from_pretrained`."""
+    """A trained CodeFusion ready to generate: `generator` (a `CodeFusionGenerator`: model in
+    eval mode, its diffusion `process`), `tokenizer` and `config`. Build it with `from_pretrained`."""
 
-    def __init__(self, config: Config, model: torch.nn.Module, process: Any, tokenizer: PreTrainedTokenizerBase) -> None:
-        self.config, self.model, self.process, self.tokenizer = config, model, process, tokenizer
+    def __init__(self, config: Config, generator: Any, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.config, self.generator, self.tokenizer = config, generator, tokenizer
+        self.model, self.process = generator.model, generator.process
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str = "cpu", weights: str = "ema") -> "CodeFusionModel":
         """From an exported directory, a Hub id of one, or a train.py `.ckpt`."""
-        from codefusion.generation import load_for_generation
+        from codefusion.generation.codefusion import load_codefusion
 
-        cfg, model, process, tok = load_for_generation(name_or_path, weights, device)
-        return cls(cfg, model, process, tok)
+        files = load_model_files(name_or_path, weights)
+        if files.kind != "codefusion":
+            auto = "AutoModelForSeq2SeqLM" if files.kind == "seq2seq" else "AutoModelForCausalLM"
+            raise CheckpointError(f"{name_or_path} is a {files.kind} baseline, not CodeFusion (load it with "
+                                  f"codefusion.systems.load_generator, or transformers' {auto} when exported)")
+        cfg, generator = load_codefusion(files, name_or_path, device)
+        return cls(cfg, generator, files.tokenizer)
 
     @property
     def device(self) -> torch.device:
@@ -249,28 +255,20 @@ class CodeFusionModel:
         `guidance`: classifier-free guidance w (default the run's eval.guidance). The same seed
         gives what `sample.py ... seed=S` gives for the same inputs in the same order, at any
         batch size (noise is drawn per (seed, input index, candidate))."""
-        from codefusion.diffusion import SAMPLERS
-        from codefusion.generation import generate
-        from codefusion.sampling import Records
+        from codefusion.data.examples import encode_utterances
+        from codefusion.generation.codefusion import SamplingOptions
+        from codefusion.generation.records import Records
 
         texts = [utterances] if isinstance(utterances, str) else list(utterances)
-        steps = steps or self.process.num_timesteps
-        guidance = self.config.eval.guidance if guidance is None else guidance
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler '{sampler}'; one of {', '.join(sorted(SAMPLERS))}")
-        if not 1 <= steps <= self.process.num_timesteps:
-            raise ValueError(f"steps={steps} must be in [1, {self.process.num_timesteps}]")
-        if record_every > steps or num_candidates < 1:
-            raise ValueError(f"need num_candidates >= 1 and record_every <= steps (got {num_candidates}, {record_every})")
+        options = SamplingOptions(num_candidates=num_candidates, sampler=sampler, steps=steps, record_every=record_every,
+                                  guidance=self.config.eval.guidance if guidance is None else guidance)
+        options.check(self.process.num_timesteps)  # ValueError naming a bad option, before any work
         rows = [{"nl": t} for t in texts]
         records, out = Records(self.tokenizer), []
         for start in range(0, len(texts), batch_size):
             index = list(range(start, min(start + batch_size, len(texts))))
             src, mask = encode_utterances(self.tokenizer, [texts[i] for i in index], self.config.data.max_nl_len)
-            gen = generate(self.model, self.process, src.to(self.device), mask.to(self.device),
-                           self.config.data.max_code_len, self.tokenizer.eos_token_id, num_candidates=num_candidates,
-                           steps=steps, sampler=sampler, noise_keys=index, seed=seed, record_every=record_every,
-                           guidance=guidance)
+            gen = self.generator(src.to(self.device), mask.to(self.device), options, noise_keys=index, seed=seed)
             done = records.add(rows, index, gen)
             paths: dict[int, list[list[Step]]] = {}
             for i, row in done["trajectories"]:
@@ -279,13 +277,3 @@ class CodeFusionModel:
                 traj = paths.get(i, [[] for _ in rec["candidates"]])
                 out.append([Candidate(c["code"], c["score"], traj[j]) for j, c in enumerate(rec["candidates"])])
         return out
-
-
-def encode_utterances(tok: PreTrainedTokenizerBase, texts: Sequence[str], max_nl_len: int) -> tuple[Tensor, Tensor]:
-    """Utterances -> src_ids, src_mask (B, S): tokens (at most max_nl_len - 1) + </s>, right
-    padding — the layout train.py's data module and sample.py build."""
-    enc = [tok(t, add_special_tokens=False).input_ids[: max_nl_len - 1] + [tok.eos_token_id] for t in texts]
-    width = max(map(len, enc))
-    src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc])
-    return src, src != tok.pad_token_id
-

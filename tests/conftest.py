@@ -40,3 +40,37 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def run_generator(model, process, src, mask, max_code_len: int, eos_id: int, **kw):
+    """Tests' shorthand: one `CodeFusionGenerator` call, keyword arguments split between its
+    `SamplingOptions` and the call's noise arguments (noise_keys, seed, candidates, generator)."""
+    import dataclasses
+
+    from codefusion.generation.codefusion import CodeFusionGenerator, SamplingOptions
+
+    call = {k: kw.pop(k) for k in ("noise_keys", "seed", "candidates", "generator") if k in kw}
+    fields = {f.name for f in dataclasses.fields(SamplingOptions)}
+    unknown = set(kw) - fields
+    assert not unknown, unknown
+    return CodeFusionGenerator(model, process, max_code_len, eos_id)(src, mask, SamplingOptions(**kw), **call)
+
+
+def load_codefusion_ckpt(path):
+    """(config, model, process, tokenizer) of a CodeFusion checkpoint, through the real loaders."""
+    from codefusion.generation.codefusion import load_codefusion
+    from codefusion.pretrained import load_model_files
+
+    files = load_model_files(str(path))
+    cfg, generator = load_codefusion(files, str(path))
+    return cfg, generator.model, generator.process, files.tokenizer
+
+
+def load_baseline_ckpt(path, weights: str = "ema"):
+    """(config, model, tokenizer) of a baseline checkpoint, through the real loaders."""
+    from codefusion.baselines.generation import load_baseline
+    from codefusion.pretrained import load_model_files
+
+    files = load_model_files(str(path), weights)
+    cfg, model = load_baseline(files, str(path))
+    return cfg, model, files.tokenizer

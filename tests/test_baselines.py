@@ -16,8 +16,11 @@ from torch import Tensor
 import train
 from codefusion import evaluate
 from codefusion.baselines.diverse_beam import CausalStepper, Seq2SeqStepper, diverse_beam_search
-from codefusion.baselines.generation import (decode_code, decoding_options, generate_baseline, is_baseline_config,
-                                             load_baseline_for_generation)
+from codefusion.baselines.generation import decoding_options, generate_baseline
+from codefusion.generation import decode_code
+from codefusion.generation.options import GenerateOptions
+from codefusion.systems import load_generator
+from conftest import load_baseline_ckpt as load_baseline_for_generation
 from codefusion.baselines.networks import count_parameters
 from codefusion.baselines.system import BaselineSystem
 from codefusion.checkpoint import CheckpointError, load_checkpoint
@@ -43,7 +46,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]
         d = tmp_path_factory.mktemp(arch)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            code = train.main([QS, *TINY, *TINY_BASELINE, f"baseline.arch={arch}", "eval.split=test",
+            code = train.main([QS, *TINY, *TINY_BASELINE, f"system={arch}", "eval.split=test",
                                "eval.num_examples=0", "optim.lr=3e-3", f"train.run_dir={d / 'run'}",
                                f"data.cache_dir={d / 'cache'}"])
         assert code == 0, printed.getvalue()[-2000:]
@@ -99,7 +102,7 @@ def test_train_py_trains_a_baseline_and_writes_predictions(arch: str, runs, tmp_
     # The checkpoint carries what CodeFusion checkpoints carry: plain data, config, EMA, tokenizer.
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     hp = ckpt["hyper_parameters"]
-    assert hp["config"]["baseline"]["arch"] == arch and (hp["pad_id"], hp["eos_id"]) == (0, 2)
+    assert hp["config"]["system"] == arch and (hp["pad_id"], hp["eos_id"]) == (0, 2)
     assert load_checkpoint(run / "checkpoints" / "last.ckpt")["codefusion"]["tokenizer_json"]
     state = {k.removeprefix("model.") for k in ckpt["state_dict"]}
     assert set(ckpt["ema"]["weights"]) <= state and len(ckpt["ema"]["weights"]) > 10
@@ -119,7 +122,7 @@ def test_train_py_trains_a_baseline_and_writes_predictions(arch: str, runs, tmp_
 def test_checkpoint_alone_reproduces_the_run_predictions(arch: str, runs, loaded) -> None:
     run, _ = runs[arch]
     cfg, model, tok = loaded[arch]
-    assert is_baseline_config(cfg) and not model.training
+    assert cfg.system != "codefusion" and not model.training
     preds = [json.loads(line) for line in open(run / "predictions_test.jsonl")]
     src, mask = utterances(tok, [p["nl"] for p in preds])
     out = generate_baseline(model, arch, src, mask, **decoding_options(cfg), eos_id=tok.eos_token_id,
@@ -220,7 +223,7 @@ def test_sampling_is_deterministic_per_seed_and_leaves_the_global_rng(arch: str,
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_resume_is_exact_and_init_from_loads_a_baseline(arch: str, tmp_path: Path, capsys) -> None:
-    common = [QS, *TINY, *TINY_BASELINE, "baseline.dropout=0.1", f"baseline.arch={arch}", "optim.decay=constant",
+    common = [QS, *TINY, *TINY_BASELINE, "baseline.dropout=0.1", f"system={arch}", "optim.decay=constant",
               "train.checkpoint_every_n_steps=100", f"data.cache_dir={tmp_path / 'cache'}"]
     assert train.main([*common, "train.max_steps=10", f"train.run_dir={tmp_path / 'a'}"]) == 0
     assert train.main([*common, "train.max_steps=5", f"train.run_dir={tmp_path / 'b'}"]) == 0
@@ -242,7 +245,7 @@ def test_resume_is_exact_and_init_from_loads_a_baseline(arch: str, tmp_path: Pat
 # ---- the loss learns; sizes; errors ---------------------------------------------------------
 @pytest.mark.parametrize("arch", ARCHS)
 def test_a_tiny_baseline_overfits_four_examples_and_generates_them(arch: str) -> None:
-    cfg = load_config([QS], [*TINY, *TINY_BASELINE, f"baseline.arch={arch}"])
+    cfg = load_config([QS], [*TINY, *TINY_BASELINE, f"system={arch}"])
     torch.manual_seed(0)
     system = BaselineSystem(to_dict(cfg), vocab_size=50, pad_id=0, eos_id=2)
     src = torch.tensor([[5, 6, 7, 2], [8, 9, 2, 0], [10, 11, 12, 2], [13, 2, 0, 0]])
@@ -267,7 +270,7 @@ def test_quickstart_baselines_layer_on_the_quickstart_at_its_size() -> None:
     codefusion = parameter_report(build_model(cfg, 1000))["total"]
     for arch in ARCHS:
         bl = load_config([QS, f"configs/baselines/quickstart_{arch}.yaml"])
-        assert bl.baseline.arch == arch and bl.train.max_steps == cfg.train.max_steps
+        assert bl.system == arch and bl.train.max_steps == cfg.train.max_steps
         assert (bl.data, bl.tokenizer, bl.optim, bl.train.global_batch_size) == (
             cfg.data, cfg.tokenizer, cfg.optim, cfg.train.global_batch_size)
         assert 0.9 < count_parameters(build_baseline(bl, 1000, 0, 2)) / codefusion < 1.15
@@ -286,7 +289,7 @@ def test_paper_baseline_configs_follow_the_paper() -> None:
     ("baseline.num_candidates=6", "baseline.num_candidates=6 exceeds baseline.num_beams=5"),
     ("baseline.num_beam_groups=2", "baseline.num_beams=5 is not divisible by baseline.num_beam_groups=2"),
     ("baseline.bogus=1", "unknown config key 'baseline.bogus'"),
-    ("baseline.arch=rnn", "bad value for 'baseline.arch'"),
+    ("system=rnn", "bad value for 'system'"),
     ("train.freeze=[encoder]", "train.freeze names CodeFusion components"),
 ])
 def test_bad_baseline_config_names_the_key(override: str, needle: str) -> None:
@@ -298,20 +301,23 @@ def test_bad_baseline_config_names_the_key(override: str, needle: str) -> None:
 def test_load_errors_are_one_line(runs, tmp_path: Path) -> None:
     ckpt_path = runs["seq2seq"][0] / "checkpoints" / "last.ckpt"
     with pytest.raises(CheckpointError, match="checkpoint not found"):
-        load_baseline_for_generation(str(tmp_path / "none.ckpt"))
+        load_generator(str(tmp_path / "none.ckpt"), GenerateOptions())
     with pytest.raises(CheckpointError, match="weights=best: use ema or raw"):
-        load_baseline_for_generation(str(ckpt_path), weights="best")
+        load_generator(str(ckpt_path), GenerateOptions(weights="best"))
+    with pytest.raises(ValueError, match="steps: not options of .* which is an autoregressive baseline"):
+        load_generator(str(ckpt_path), GenerateOptions(steps=5))
     ckpt = torch.load(ckpt_path, weights_only=True)
-    ckpt["hyper_parameters"]["config"]["baseline"]["arch"] = "none"
-    torch.save(ckpt, tmp_path / "cf.ckpt")
-    with pytest.raises(CheckpointError, match="is a CodeFusion checkpoint, not a baseline"):
-        load_baseline_for_generation(str(tmp_path / "cf.ckpt"))
-    ckpt["hyper_parameters"]["config"]["baseline"]["arch"] = "seq2seq"
+    # A checkpoint from before the `system` key (baseline.arch) still loads as what it is.
+    config = ckpt["hyper_parameters"]["config"]
+    del config["system"]
+    config["baseline"]["arch"] = "seq2seq"
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    assert load_generator(str(tmp_path / "old.ckpt"), GenerateOptions()).label.startswith("seq2seq beam search")
     del ckpt["ema"]["weights"]["shared.weight"]
     del ckpt["codefusion"]["weights_sha256"]  # as written by a tool that adds no checksum (else: "damaged")
     torch.save(ckpt, tmp_path / "partial.ckpt")
     with pytest.raises(CheckpointError, match="1 model weights missing, e.g. shared.weight"):
-        load_baseline_for_generation(str(tmp_path / "partial.ckpt"))
+        load_generator(str(tmp_path / "partial.ckpt"), GenerateOptions())
 
 
 # ---- sample.py on baseline checkpoints (same output schema) --------------------------------------
@@ -339,14 +345,15 @@ def test_sample_py_on_a_baseline_checkpoint(tmp_path: Path, capsys) -> None:
     # Same seed, same samples; command-line decoding settings override the checkpoint's.
     outs = []
     for name in ("s1.jsonl", "s2.jsonl"):
-        assert sample.main([f"ckpt={ckpt}", f"input={inp}", "do_sample=true", "temperature=1.5", "num_candidates=3",
+        assert sample.main([f"ckpt={ckpt}", f"input={inp}", "baseline.do_sample=true", "baseline.temperature=1.5", "num_candidates=3",
                             f"out={tmp_path / name}"]) == 0
         outs.append((tmp_path / name).read_text())
     assert outs[0] == outs[1] and len(json.loads(outs[0])["candidates"]) == 3
     capsys.readouterr()
     for bad, needle in ((["num_candidates=7"], "baseline.num_candidates=7 exceeds baseline.num_beams=5"),
-                        (["steps=10"], "steps: options of CodeFusion checkpoints"),
-                        (["temperature=hot"], "temperature=hot: expected a number")):
+                        (["steps=10"], "steps: not options of"),
+                        (["temperature=1.5"], "unknown key 'temperature'"),  # a baseline key is baseline.temperature
+                        (["baseline.temperature=hot"], "bad value for 'baseline.temperature'")):
         assert sample.main([f"ckpt={ckpt}", "text=x", *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err

@@ -10,7 +10,7 @@ from codefusion.config import load_config, to_dict
 from codefusion.data.datamodule import EpochShuffleSampler, collate
 from codefusion.data.examples import SplitReport, tokenize_split
 from codefusion.data.tokenizer import train_bpe_tokenizer
-from codefusion.system import CodeFusionSystem
+from codefusion.training.system import CodeFusionSystem
 
 from conftest import TINY
 

@@ -13,8 +13,8 @@ from codefusion import diagnose
 from codefusion.config import ConfigError, load_config, to_dict
 from codefusion.diffusion.timesteps import LossAwareTimesteps, UniformTimesteps, WarpedTimesteps
 from codefusion.factory import build_model, build_process
-from codefusion.generation import generate
-from codefusion.system import CodeFusionSystem
+from conftest import run_generator as generate
+from codefusion.training.system import CodeFusionSystem
 
 from conftest import ROOT, TINY
 
@@ -194,7 +194,7 @@ def test_fixed_embedding_norm_holds_for_every_token_and_the_tied_head() -> None:
     x0 = model.embed(y)
     torch.testing.assert_close(x0.norm(dim=-1), torch.full((3, 24), 2.5))
     src, mask = src_batch(3)
-    d_s, logits = model.logits(x0, model.encode(src, mask), mask)
+    d_s, logits = model.decode(x0, model.encode(src, mask), mask)
     torch.testing.assert_close(logits, d_s @ model.embedding_table().T)
     with pytest.raises(ConfigError, match="embed_norm"):
         load_config([], [*TINY, "model.embed_norm=0"])

@@ -17,11 +17,13 @@ import codefusion
 import sample
 import train
 from codefusion import diagnose, evaluate, export
-from codefusion.baselines.generation import decoding_options, generate_baseline, load_baseline_for_generation
+from codefusion.baselines.generation import decoding_options, generate_baseline
+from conftest import load_baseline_ckpt as load_baseline_for_generation
 from codefusion.checkpoint import CheckpointError
-from codefusion.generation import load_for_generation
+from conftest import load_codefusion_ckpt as load_for_generation
 from codefusion.networks.codefusion import parameter_report
-from codefusion.pretrained import CodeFusionModel, encode_utterances, load_model_files
+from codefusion.data.examples import encode_utterances
+from codefusion.pretrained import CodeFusionModel, load_model_files
 
 from conftest import TINY
 
@@ -30,8 +32,8 @@ TINY_BASELINE = ["baseline.d_model=32", "baseline.layers=2", "baseline.heads=2",
                  "baseline.d_kv=16", "baseline.dropout=0.0"]
 # Options that change CodeFusion's parameter set: the export must carry them through config.json.
 CODEFUSION_OPTIONS = ["model.self_condition=true", "train.cond_dropout=0.2"]
-KINDS = {"codefusion": CODEFUSION_OPTIONS, "seq2seq": [*TINY_BASELINE, "baseline.arch=seq2seq"],
-         "causal_lm": [*TINY_BASELINE, "baseline.arch=causal_lm"]}
+KINDS = {"codefusion": CODEFUSION_OPTIONS, "seq2seq": [*TINY_BASELINE, "system=seq2seq"],
+         "causal_lm": [*TINY_BASELINE, "system=causal_lm"]}
 TEXTS = ["highlight values greater than 4", "color blank cells", "format cells containing Apple"]
 
 
@@ -67,7 +69,7 @@ def one_line_error(capsys: pytest.CaptureFixture) -> str:
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_sample_py_gives_the_checkpoints_output_from_the_directory(kind: str, runs, tmp_path: Path) -> None:
     args = ["num_candidates=3", "steps=5", "seed=3", "guidance=2.0"] if kind == "codefusion" else \
-        ["do_sample=true", "num_candidates=3", "seed=3"]
+        ["baseline.do_sample=true", "num_candidates=3", "seed=3"]
     from_ckpt = sample_output(runs[kind], tmp_path, *args)
     assert sample_output(runs[f"out_{kind}"], tmp_path, *args) == from_ckpt
     assert len(from_ckpt.splitlines()) == len(TEXTS)

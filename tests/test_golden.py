@@ -60,8 +60,8 @@ def record(tmp: Path) -> dict[str, object]:
     inp = tmp / "in.jsonl"
     inp.write_text("".join(json.dumps({"id": str(i), "nl": nl}) + "\n" for i, nl in enumerate(UTTERANCES)))
     out: dict[str, object] = {"platform": platform_key()}
-    runs = {"codefusion": [], "seq2seq": [*BASELINE, "baseline.arch=seq2seq"],
-            "causal_lm": [*BASELINE, "baseline.arch=causal_lm"]}
+    runs = {"codefusion": [], "seq2seq": [*BASELINE, "system=seq2seq"],
+            "causal_lm": [*BASELINE, "system=causal_lm"]}
     for system, extra in runs.items():
         run = tmp / system
         args = ["configs/quickstart.yaml", *TINY, f"train.run_dir={run}", f"data.cache_dir={tmp / 'cache'}", *extra]

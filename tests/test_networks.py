@@ -7,7 +7,7 @@ import torch
 
 from codefusion.config import load_config
 from codefusion.factory import build_model, build_process
-from codefusion.system import CodeFusionSystem
+from codefusion.training.system import CodeFusionSystem
 from codefusion.config import to_dict
 
 from conftest import TINY
@@ -37,7 +37,7 @@ def test_shapes() -> None:
     assert x0.shape == (b, n, cfg.model.embed_dim)
     out = model.denoiser(x0, torch.tensor([0, 50, 99]), e_s, mask)
     assert out.shape == x0.shape
-    d_s, logits = model.logits(out, e_s, mask)
+    d_s, logits = model.decode(out, e_s, mask)
     assert d_s.shape == x0.shape and logits.shape == (b, n, VOCAB)
     assert model.head.weight is model.embedding.weight  # tied by default
 
@@ -53,7 +53,7 @@ def test_source_padding_does_not_change_outputs() -> None:
     e1, e2 = model.encode(src, mask), model.encode(padded, pmask)
     torch.testing.assert_close(e1, e2[:, :6], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(model.denoiser(x_t, t, e1, mask), model.denoiser(x_t, t, e2, pmask), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(model.logits(x_t, e1, mask)[1], model.logits(x_t, e2, pmask)[1], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model.decode(x_t, e1, mask)[1], model.decode(x_t, e2, pmask)[1], atol=1e-4, rtol=1e-4)
     # ... while un-masked padding would change them (the test can fail).
     assert not torch.allclose(model.denoiser(x_t, t, e1, mask), model.denoiser(x_t, t, e2, torch.ones_like(pmask)), atol=1e-5)
 

@@ -8,8 +8,9 @@ import torch
 from codefusion.config import load_config, to_dict
 from codefusion.data.datamodule import collate
 from codefusion.data.tokenizer import train_bpe_tokenizer
-from codefusion.generation import decode_code, generate
-from codefusion.system import CodeFusionSystem
+from codefusion.generation import decode_code
+from conftest import run_generator as generate
+from codefusion.training.system import CodeFusionSystem
 
 from conftest import TINY
 

@@ -12,8 +12,8 @@ import train
 from codefusion.config import PretrainConfig, load_config, to_dict
 from codefusion.data.datamodule import EpochShuffleSampler, PretrainCollator
 from codefusion.data.tokenizer import train_bpe_tokenizer
-from codefusion.generation import generate
-from codefusion.system import CodeFusionSystem
+from conftest import run_generator as generate
+from codefusion.training.system import CodeFusionSystem
 
 from conftest import TINY
 

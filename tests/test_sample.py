@@ -50,7 +50,7 @@ def test_sample_errors_are_one_line(ckpt: Path, tmp_path: Path, capsys) -> None:
         ([f"ckpt={ckpt}", "text=x", "steps=100000"], "error: steps=100000 must be in [1, 100]"),
         ([f"ckpt={ckpt}", "text=x", "sampler=euler"], "error: unknown sampler 'euler'"),
         ([f"ckpt={ckpt}", f"input={tmp_path / 'missing.jsonl'}"], "error: input file not found"),
-        ([f"ckpt={ckpt}", "text=x", "colour=red"], "error: unknown argument 'colour=red'"),
+        ([f"ckpt={ckpt}", "text=x", "colour=red"], "error: unknown key 'colour'"),
     ]
     for args, needle in cases:
         assert sample.main(args) == 2
@@ -63,11 +63,12 @@ def test_sample_errors_are_one_line(ckpt: Path, tmp_path: Path, capsys) -> None:
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
-from codefusion.generation import generate, load_for_generation  # noqa: E402
+from conftest import load_codefusion_ckpt as load_for_generation  # noqa: E402
+from conftest import run_generator as generate  # noqa: E402
 from codefusion.networks.codefusion import nearest_tokens  # noqa: E402
-from codefusion.sampling import mbr_scores  # noqa: E402
-from codefusion.trajectory import main as trajectory_main  # noqa: E402
-from codefusion.trajectory import read_trajectories  # noqa: E402
+from codefusion.generation.records import mbr_scores  # noqa: E402
+from codefusion.generation.trajectory import main as trajectory_main  # noqa: E402
+from codefusion.generation.trajectory import read_trajectories  # noqa: E402
 from conftest import ROOT  # noqa: E402
 
 
@@ -191,7 +192,7 @@ def test_sampling_errors_leave_nothing_behind(ckpt: Path, tmp_path: Path, capsys
         ([f"ckpt={ckpt}", "text=x", "steps=5", "record_every=10", f"out={out}"], "record_every=10 is larger than steps=5"),
         ([f"ckpt={ckpt}", "text=x", "record_every=2"], "record_every needs out=FILE.jsonl"),
         ([f"ckpt={ckpt}", "text=x", "rank=best"], "rank=best must be one of logprob, mbr"),
-        ([f"ckpt={ckpt}", "text=x", "num_candidates=two"], "num_candidates=two: expected an integer"),
+        ([f"ckpt={ckpt}", "text=x", "num_candidates=two"], "bad value for 'num_candidates'"),
         ([f"ckpt={ckpt}", "text=x", "devices=2", f"out={out}"], "devices=2 is more than the 1 inputs"),
     ]
     for args, needle in cases:
@@ -203,12 +204,12 @@ def test_sampling_errors_leave_nothing_behind(ckpt: Path, tmp_path: Path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert "skipped 2 rows" in err[0] and err[1] == "error: no usable inputs (every row was skipped, or the file is empty)"
     # A crash in the middle of generation leaves no output file (nor a trajectory) as if complete.
-    import codefusion.generation
+    from codefusion.generation.codefusion import CodeFusionGenerator
 
     def boom(*args, **kwargs):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(codefusion.generation, "generate", boom)
+    monkeypatch.setattr(CodeFusionGenerator, "__call__", boom)
     with pytest.raises(RuntimeError, match="device lost"):
         sample.main([f"ckpt={ckpt}", "text=x", "steps=4", "record_every=2", f"out={out}"])
     assert list(tmp_path.glob("o.*")) == []

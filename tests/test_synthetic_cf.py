@@ -132,7 +132,7 @@ def test_family_mix(sample: list[dict]) -> None:
 
 def test_rules_select_some_rows_but_not_all(sample: list[dict]) -> None:
     # Cross-check with the project's CF interpreter, when it is there.
-    interp = pytest.importorskip("codefusion.evaluation.cf_interpreter")
+    interp = pytest.importorskip("codefusion.languages.cf_interpreter")
     mixed = 0
     for r in sample:
         selected = [bool(x) for x in interp.execute(r["code"], r["table"])]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from codefusion.edit_distance import levenshtein, normalized_edit_distance
-from codefusion.trajectory import TrajectoryError, main, mean_curve, read_trajectories
+from codefusion.generation.trajectory import TrajectoryError, main, mean_curve, read_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -2,8 +2,8 @@
 
     networks.py     the Hugging Face models (seq2seq T5, decoder-only GPT-2 / CodeGen) and the
                     decoder-only input layout; plain typed arguments, no config
-    system.py       BaselineSystem, the LightningModule train.py uses when baseline.arch is set
+    system.py       BaselineSystem, the LightningModule train.py uses for system=seq2seq|causal_lm
     generation.py   generate_baseline (beam search, sampling, diverse beam search) -> Generation,
-                    load_baseline_for_generation, is_baseline_config, decoding_options
+                    BaselineGenerator (the Generator contract), load_baseline, decoding_options
     diverse_beam.py diverse (group) beam search, which transformers 5 no longer ships
 """

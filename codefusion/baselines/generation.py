@@ -1,12 +1,11 @@
-"""Decoding the autoregressive baselines into k ranked candidates, and loading them from a checkpoint.
+"""Decoding the autoregressive baselines into k ranked candidates (the `Generator` contract).
 
-    cfg, model, tok = load_baseline_for_generation("runs/t5/checkpoints/last.ckpt")
-    out = generate_baseline(model, cfg.baseline.arch, src_ids, src_mask, **decoding_options(cfg),
+    cfg, model = load_baseline(load_model_files("runs/t5/checkpoints/last.ckpt"))
+    out = generate_baseline(model, cfg.system, src_ids, src_mask, **decoding_options(cfg),
                             eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, seed=0)
-    codes = [decode_code(tok, out.tokens[0, j].tolist()) for j in range(out.tokens.shape[1])]
 
 `src_ids`/`src_mask` are what the data module and sample.py build for CodeFusion (utterance
-tokens, </s>, right padding). The result is CodeFusion's `Generation`, so everything downstream
+tokens, </s>, right padding). The result is the shared `Generation`, so everything downstream
 (predictions files, evaluation) is shared. Modes: beam search (default, the paper's: 5 beams,
 top-5), temperature / nucleus sampling, and diverse (group) beam search.
 """
@@ -21,18 +20,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from codefusion.baselines.diverse_beam import CausalStepper, Seq2SeqStepper, diverse_beam_search
 from codefusion.baselines.networks import left_pad
 from codefusion.config import Config
-from codefusion.generation import Generation, decode_code
+from codefusion.diffusion import stable_seed
+from codefusion.generation.contract import Generation, Generator, in_order, rank_order, upto_first_eos
 
 if TYPE_CHECKING:
     from codefusion.pretrained import ModelFiles
-
-__all__ = ["Generation", "decode_code", "decoding_options", "generate_baseline", "is_baseline_config",
-           "load_baseline_for_generation"]
-
-
-def is_baseline_config(cfg: Config) -> bool:
-    """True when the run trains (or the checkpoint holds) an autoregressive baseline."""
-    return cfg.baseline.arch != "none"
 
 
 def decoding_options(cfg: Config, **overrides: Any) -> dict[str, Any]:
@@ -94,52 +86,50 @@ def generate_baseline(model: PreTrainedModel, arch: str, src_ids: Tensor, src_ma
         seqs = out.sequences[:, prompt_len:]
         logp = torch.stack([lg.float().log_softmax(-1).gather(-1, seqs[:, i : i + 1]).squeeze(-1)
                             for i, lg in enumerate(out.logits)], dim=1)  # (B*k, T), untempered
-        keep = _upto_first_eos(seqs, eos_id)
+        keep = upto_first_eos(seqs, eos_id)
         score = (logp * keep).sum(-1) / keep.sum(-1).clamp_min(1)
     else:  # Hugging Face's sequence score with length_penalty 1 is the same mean
         out = model.generate(**inputs, **common, do_sample=False, num_beams=num_beams, length_penalty=1.0,
                              early_stopping=False, output_scores=True)
         seqs, score = out.sequences[:, prompt_len:], out.sequences_scores.float()
     tokens = torch.full((b * k, max_new_tokens), pad_id, dtype=torch.long, device=seqs.device)
-    tokens[:, : seqs.shape[1]] = torch.where(_upto_first_eos(seqs, eos_id), seqs, pad_id)
+    tokens[:, : seqs.shape[1]] = torch.where(upto_first_eos(seqs, eos_id), seqs, pad_id)
     tokens, score = tokens.view(b, k, -1), score.view(b, k)
-    order = score.argsort(dim=1, descending=True, stable=True)
-    return Generation(tokens.gather(1, order[..., None].expand_as(tokens)), score.gather(1, order))
+    order = rank_order(score)
+    return Generation(in_order(tokens, order), score.gather(1, order))
 
 
-def _upto_first_eos(seqs: Tensor, eos_id: int) -> Tensor:
-    """(N, T) bool: positions up to and including the first </s> (all when there is none)."""
-    is_eos = (seqs == eos_id).long()
-    return (is_eos.cumsum(1) - is_eos) == 0
+class BaselineGenerator(Generator):
+    """The `Generator` contract for a baseline: its decoding settings fixed; sampling draws from
+    a seed of (seed, the batch's first input index), so a batch's output is deterministic."""
+
+    def __init__(self, model: PreTrainedModel, arch: str, tokenizer: PreTrainedTokenizerBase,
+                 decoding: dict[str, Any], seed: int, meta: dict[str, Any], max_nl_len: int) -> None:
+        groups = decoding["num_beam_groups"]
+        how = ("sampling" if decoding["do_sample"] else
+               f"beam search ({decoding['num_beams']} beams{f', {groups} groups' if groups > 1 else ''})")
+        super().__init__(model, tokenizer, decoding["num_candidates"], f"{arch} {how}", meta, max_nl_len)
+        self.arch, self.decoding, self.seed = arch, decoding, seed
+
+    def __call__(self, src_ids: Tensor, src_mask: Tensor, indices: list[int]) -> Generation:
+        tok = self.tokenizer
+        return generate_baseline(self.model, self.arch, src_ids, src_mask, **self.decoding, eos_id=tok.eos_token_id,
+                                 pad_id=tok.pad_token_id, seed=stable_seed(self.seed, indices[0]))
 
 
-def load_baseline_for_generation(path: str, weights: str = "ema", device: str = "cpu",
-                                 files: Optional["ModelFiles"] = None
-                                 ) -> tuple[Config, PreTrainedModel, PreTrainedTokenizerBase]:
-    """Rebuild (config, model in eval mode, tokenizer) from a baseline `.ckpt` or exported
-    directory (or a Hub id of one) alone; EMA weights by default (`weights="raw"`: the trained
-    weights). CheckpointError on any problem. `files`: what `load_model_files(path, weights)`
-    already returned, e.g. after checking `is_baseline_config` on its config; `path` then only
-    names it in errors."""
+def load_baseline(files: "ModelFiles", path: str = "", device: str = "cpu") -> tuple[Config, PreTrainedModel]:
+    """(config, model in eval mode on `device`) from what `load_model_files` returned for a
+    baseline checkpoint (the transformers config travels inside it: no hub access).
+    CheckpointError naming `path` on any problem."""
     from codefusion.baselines.networks import model_from_config_json
     from codefusion.checkpoint import CheckpointError
-    from codefusion.pretrained import load_model_files
+    from codefusion.factory import load_weights
 
-    files = files if files is not None else load_model_files(path, weights)
-    cfg, tok = files.config, files.tokenizer
-    if not is_baseline_config(cfg):
-        raise CheckpointError(f"{path} is a CodeFusion checkpoint, not a baseline (load it with load_for_generation)")
+    cfg = files.config
     try:  # the weights come from the checkpoint, never from the hub
-        model = model_from_config_json(cfg.baseline.arch, files.model_config_json or "", files.pad_id, files.eos_id)
+        model = model_from_config_json(cfg.system, files.model_config_json or "", files.pad_id, files.eos_id)
     except Exception as e:
         raise CheckpointError(f"{path}: cannot rebuild the baseline ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    state = files.weights
-    missing = {n for n, _ in model.named_parameters()} - set(state)
-    if missing:
-        raise CheckpointError(f"{path}: {len(missing)} model weights missing, e.g. {sorted(missing)[0]}")
-    try:
-        model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model: {str(e).splitlines()[0]}") from None
-    return cfg, model.to(device).eval(), tok
+    load_weights(model, files.weights, path)
+    return cfg, model.to(device).eval()

@@ -5,7 +5,7 @@ One training step, on the data module's batches (utterance `src`, code `y` = cod
     causal_lm: logits = LM([<pad>.. src </s>][y])  at the positions before each code token
     loss = mean over code tokens and their </s> of -log p(y_i | y_<i, src)
 
-Everything else is shared with CodeFusionSystem (`TrainedSystem`, codefusion/system_base.py):
+Everything else is shared with CodeFusionSystem (`TrainedSystem`, codefusion/training/base.py):
 the AdamW schedule, EMA weights (validation, evaluation, checkpoints), per-step seeding for exact
 resume, and the checkpoint contents, so train.py,
 `load_checkpoint`, `init_from` and the end-of-training evaluation treat both kinds alike.
@@ -22,8 +22,8 @@ from codefusion.baselines.generation import decoding_options, generate_baseline
 from codefusion.baselines.networks import causal_lm_batch, count_parameters
 from codefusion.config import Config, from_dict
 from codefusion.factory import build_baseline
-from codefusion.generation import Generation, decode_code
-from codefusion.system_base import TrainedSystem
+from codefusion.generation.contract import Generation, decode_code
+from codefusion.training.base import TrainedSystem
 
 
 class BaselineSystem(TrainedSystem):
@@ -42,7 +42,7 @@ class BaselineSystem(TrainedSystem):
         self.save_hyperparameters(ignore=["tokenizer_json"])  # plain data only: weights_only-safe
         self.tokenizer_json = tokenizer_json
         self.cfg: Config = from_dict(config)
-        self.arch = self.cfg.baseline.arch
+        self.arch = self.cfg.system
         self.pad_id, self.eos_id = pad_id, eos_id
         self.model = build_baseline(self.cfg, vocab_size, pad_id, eos_id)
         self.init_shared()

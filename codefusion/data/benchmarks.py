@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefusion.atomic import write_dir_atomic
+from codefusion.atomic import write_dir_atomic, write_text_atomic
+from codefusion.errors import DataError
 
 DEFAULT_SOURCE = "https://raw.githubusercontent.com/microsoft/prose-benchmarks/main/CodeFusion/Benchmarks/"
 # language name in DATA_DIR -> official file name
@@ -60,10 +61,6 @@ OFFICIAL_SPLITS = ("train", "test")
 OUT_SPLITS = ("train", "valid", "test")
 CONALA_FILES = {"train": "conala-train.json", "test": "conala-test.json"}
 DOWNLOAD_TIMEOUT_S = 60
-
-
-class DataError(ValueError):
-    """A problem with the input data or paths; the message is one line meant for the user."""
 
 
 @dataclass
@@ -268,25 +265,9 @@ def carve_valid(rows: list[dict[str, Any]], fraction: float, seed: int, language
 # ----------------------------------------------------------------------------- writing
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file and os.replace: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files should read like any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write one JSON object per line (UTF-8, non-ASCII kept as is)."""
-    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 # ----------------------------------------------------------------------------- driver
@@ -337,7 +318,7 @@ def prepare(
         for language, final in finals.items():
             for split, rows in final.items():
                 write_jsonl(root / language / f"{split}.jsonl", rows)
-        write_atomic(root / "prepare_report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(root / "prepare_report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
     # All or nothing: everything is written into a staging folder first (a full disk part-way
     # leaves DATA_DIR as it was), then swapped in; the report moves in last.

@@ -12,18 +12,17 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import datasets
+import torch
+from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from codefusion.data.tokenizer import tokenizer_fingerprint
+from codefusion.errors import DataError
 
 datasets.disable_progress_bars()  # the per-split report line says what happened
-
-
-class DataError(ValueError):
-    """A data problem (missing file, unreadable split), reported in one line."""
 
 
 @dataclass
@@ -120,6 +119,20 @@ def _malformed_reason(row: Any) -> str | None:
     return None
 
 
+def utterance_ids(ids: list[int], max_nl_len: int, eos_id: int) -> list[int]:
+    """An utterance's token ids as the encoder reads them: at most max_nl_len - 1 tokens, then
+    </s> (the one rule for training data, sample.py and the notebook API)."""
+    return ids[: max_nl_len - 1] + [eos_id]
+
+
+def encode_utterances(tok: PreTrainedTokenizerBase, texts: Sequence[str], max_nl_len: int) -> tuple[Tensor, Tensor]:
+    """Utterances -> src_ids, src_mask (B, S): `utterance_ids` of each, right-padded with <pad>."""
+    enc = [utterance_ids(tok(t, add_special_tokens=False).input_ids, max_nl_len, tok.eos_token_id) for t in texts]
+    width = max(map(len, enc))
+    src = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc])
+    return src, src != tok.pad_token_id
+
+
 def tokenize_split(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, max_nl_len: int,
                    max_code_len: int, overflow: Literal["truncate", "skip"], report: SplitReport,
                    cache_dir: str | None = None) -> datasets.Dataset:
@@ -134,7 +147,7 @@ def tokenize_split(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBas
         for s, c in zip(nl, code):
             out["nl_truncated"].append(len(s) + 1 > max_nl_len)
             out["code_truncated"].append(len(c) + 1 > max_code_len)
-            s = s[: max_nl_len - 1] + [eos]
+            s = utterance_ids(s, max_nl_len, eos)
             c = c[: max_code_len - 1] + [eos]
             out["src_ids"].append(s)
             out["code_ids"].append(c + [pad] * (max_code_len - len(c)))

@@ -33,9 +33,9 @@ import random
 import re
 from typing import Literal
 
-from codefusion.evaluation import cf_rules
-from codefusion.evaluation.cf_rules import Call, CellRef, Column, Number, Percent, RuleSyntaxError, Text, parse_rule
-from codefusion.evaluation.syntax import parse
+from codefusion.languages import cf_rules
+from codefusion.languages.cf_rules import Call, CellRef, Column, Number, Percent, RuleSyntaxError, Text, parse_rule
+from codefusion.languages.syntax import parse
 
 MaskPolicy = Literal["token", "span"]
 DEFAULT_RATIO = 0.3

@@ -33,8 +33,10 @@ from typing import Any, Iterable
 
 from codefusion.atomic import write_dir_atomic
 
-from codefusion.data.benchmarks import FILES, DataError, check_splits, read_source_file, write_atomic, write_jsonl
-from codefusion.evaluation.syntax import parse
+from codefusion.atomic import write_text_atomic
+from codefusion.data.benchmarks import FILES, check_splits, read_source_file, write_jsonl
+from codefusion.errors import DataError
+from codefusion.languages.syntax import parse
 
 LANGUAGES = ("python", "bash", "cf")
 # (language, source name, path relative to the shared data folder), in dedup priority order
@@ -274,7 +276,7 @@ def prepare_pretraining(shared: str | Path, out_dir: str | Path, benchmarks: str
     def write_all(root: Path) -> None:
         for lang in LANGUAGES:
             write_jsonl(root / f"{lang}.jsonl", [{"code": c} for c in corpora[lang]])
-        write_atomic(root / "report.json", json.dumps(report, indent=2) + "\n")
+        write_text_atomic(root / "report.json", json.dumps(report, indent=2) + "\n")
 
     # All or nothing: staged, then swapped in; report.json (the completeness marker) last.
     try:

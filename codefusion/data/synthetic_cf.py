@@ -24,6 +24,8 @@ import random
 from pathlib import Path
 from typing import Callable, Optional
 
+from codefusion.atomic import write_text_atomic
+
 # Every function name a generated rule may use; all occur in the real benchmark's CF file.
 FUNCTIONS: frozenset[str] = frozenset({
     "GreaterThan", "LessThan", "GreaterThanEqual", "LessThanEqual", "Equals", "Between",
@@ -392,16 +394,13 @@ def make_splits(n_train: int, n_valid: int, n_test: int, seed: int = 0) -> dict[
 
 def write_splits(out_dir: str | os.PathLike, n_train: int = 20000, n_valid: int = 500,
                  n_test: int = 500, seed: int = 0) -> dict[str, Path]:
-    """Write out_dir/{train,valid,test}.jsonl atomically (tmp file + os.replace); return the paths."""
+    """Write out_dir/{train,valid,test}.jsonl atomically (readers never see half a split); return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for split, rows in make_splits(n_train, n_valid, n_test, seed).items():
         path = paths[split] = out / f"{split}.jsonl"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        os.replace(tmp, path)  # readers never see a half-written split
+        write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return paths
 
 

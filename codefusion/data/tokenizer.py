@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Iterable
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from codefusion.errors import UserError
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>"]
 NUM_SENTINELS = 100  # <extra_id_0..99>, as on the hub's Salesforce/codet5-small (vocab 32,100)
 
 
-class TokenizerError(ValueError):
+class TokenizerError(UserError):
     """A tokenizer that cannot be loaded, reported in one line."""
 
 

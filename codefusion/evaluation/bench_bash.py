@@ -30,15 +30,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from codefusion.evaluation.bash_nl2bash import GRAMMAR_UTILITIES
-from codefusion.evaluation.bash_template import (
+from codefusion.languages.bash_nl2bash import GRAMMAR_UTILITIES
+from codefusion.languages.bash_template import (
     MODES, nl2bash_unreadable, read, template, template_accuracy, template_match,
 )
+from codefusion.errors import UserError
 
 CANDIDATES = 5
 
 
-class BenchError(ValueError):
+class BenchError(UserError):
     """A bad path or file, printed as one line."""
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from codefusion.evaluation.languages import check_language
+from codefusion.languages.names import check_language
 
 DEFAULT_ENCODER = "microsoft/codebert-base"  # the paper's embedding model for diversity
 _PROBE_TIMEOUT_S = 3.0

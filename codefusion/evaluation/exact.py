@@ -19,8 +19,8 @@ import ast
 import io
 import tokenize
 
-from codefusion.evaluation.cf_rules import RuleSyntaxError, parse_rule, to_source
-from codefusion.evaluation.languages import check_language
+from codefusion.languages.cf_rules import RuleSyntaxError, parse_rule, to_source
+from codefusion.languages.names import check_language
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.ENDMARKER}
 

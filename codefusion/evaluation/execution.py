@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Sequence
 
-from codefusion.evaluation.cf_interpreter import execute
-from codefusion.evaluation.cf_rules import RuleSyntaxError, parse_rule
+from codefusion.languages.cf_interpreter import execute
+from codefusion.languages.cf_rules import RuleSyntaxError, parse_rule
 from codefusion.evaluation.exact import exact_match
 
 # Whatever a generated rule does (a 1000-deep NOT(NOT(...)), `Top(1e999)`), it is a miss, not a crash.

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefusion.evaluation.bash_flags import FLAG_TYPES
-from codefusion.evaluation.languages import LANGUAGES, check_language
+from codefusion.languages.bash_flags import FLAG_TYPES
+from codefusion.languages.names import LANGUAGES, check_language
+from codefusion.errors import UserError
 
 
-class PredictionFileError(ValueError):
+class PredictionFileError(UserError):
     """The prediction file cannot be used at all; the message names the file and the fix."""
 
 

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from codefusion.evaluation.bash_template import Mode, template_accuracy, template_match
+from codefusion.languages.bash_template import Mode, template_accuracy, template_match
 from codefusion.evaluation.codebert import (
     DEFAULT_ENCODER, Encoder, ModelUnavailable, codebertscore, load_encoder,
 )
@@ -31,7 +31,7 @@ from codefusion.evaluation.diversity import CachedEncoder, diversity
 from codefusion.evaluation.exact import exact_match
 from codefusion.evaluation.execution import execution_match_detail
 from codefusion.evaluation.predictions import Prediction
-from codefusion.evaluation.syntax import syntax_valid
+from codefusion.languages.syntax import syntax_valid
 from codefusion.evaluation.topk import TOP_KS, mean_top_k
 
 PRIMARY = {"python": "codebertscore_f1", "bash": "template_match", "cf": "execution_match"}

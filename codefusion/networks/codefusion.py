@@ -60,7 +60,7 @@ class Denoiser(nn.Module):
         elif self_cond is not None:
             raise ValueError("self_cond given to a denoiser built without self-conditioning")
         temb = self.time_mlp(timestep_embedding(t, self.d_model))[:, None, :]  # (B, 1, d_model)
-        return self.stack.run(x_t, temb, e_s, src_mask, kv)
+        return self.stack(x_t, temb, e_s, src_mask, kv)
 
 
 class Decoder(nn.Module):
@@ -73,7 +73,7 @@ class Decoder(nn.Module):
 
     def forward(self, x0: Tensor, e_s: Tensor, src_mask: Optional[Tensor]) -> Tensor:
         """x0: (B, n, embed_dim) -> D_s: (B, n, embed_dim)."""
-        return self.stack.run(x0, None, e_s, src_mask)
+        return self.stack(x0, None, e_s, src_mask)
 
 
 class CodeFusion(nn.Module):
@@ -118,7 +118,7 @@ class CodeFusion(nn.Module):
             return self.embedding(y)
         return F.embedding(y, self.embedding_table())
 
-    def logits(self, x0: Tensor, e_s: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def decode(self, x0: Tensor, e_s: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         """D + H: (B, n, embed_dim) -> D_s (B, n, embed_dim) and logits (B, n, vocab)."""
         d_s = self.decoder(x0, e_s, src_mask)
         if self.embed_norm is not None and self.head.weight is self.embedding.weight:

@@ -5,9 +5,10 @@ import os
 from typing import Optional
 
 from transformers import T5Config, T5EncoderModel
+from codefusion.errors import UserError
 
 
-class EncoderError(ValueError):
+class EncoderError(UserError):
     """An encoder that cannot be loaded, reported in one line."""
 
 

@@ -95,12 +95,13 @@ class BlockStack(nn.Module):
         """Everything that depends only on E_s: each block's cross-attention keys and values."""
         return [block.cross_attn.project_kv(context) for block in self.blocks]
 
-    def run(self, x: Tensor, extra: Tensor | None, context: Tensor, context_mask: Tensor | None,
-            kv: CrossKV | None = None) -> Tensor:
-        """x: (B, n, d_io); extra: (B, 1, d_model) added to every position (e.g. the timestep)."""
+    def forward(self, x: Tensor, time_emb: Tensor | None, context: Tensor, context_mask: Tensor | None,
+                kv: CrossKV | None = None) -> Tensor:
+        """x: (B, n, d_io); time_emb: (B, 1, d_model) added to every position (the denoiser's
+        timestep; None for the decoder)."""
         h = self.norm_in(self.proj_in(x)) + self.pos[: x.shape[1]]
-        if extra is not None:
-            h = h + extra
+        if time_emb is not None:
+            h = h + time_emb
         h = self.drop(h)
         for i, block in enumerate(self.blocks):
             h = block(h, context, context_mask, kv=None if kv is None else kv[i])

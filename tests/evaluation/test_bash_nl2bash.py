@@ -8,8 +8,8 @@ import math
 import pytest
 
 from codefusion.evaluation import template_accuracy, template_match
-from codefusion.evaluation.bash_nl2bash import GRAMMAR_UTILITIES, word_cosine
-from codefusion.evaluation.bash_template import nl2bash_unreadable, template
+from codefusion.languages.bash_nl2bash import GRAMMAR_UTILITIES, word_cosine
+from codefusion.languages.bash_template import nl2bash_unreadable, template
 
 S = "structural"
 
@@ -149,7 +149,7 @@ def test_accuracy_keeps_find_type_and_flag_order() -> None:
 
 
 def test_reports_say_which_mode_is_primary() -> None:
-    from codefusion.compare import render
+    from codefusion.evaluation.compare import render
     from codefusion.evaluation.predictions import Prediction
     from codefusion.evaluation.report import format_table, score_predictions
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from codefusion.evaluation import template_accuracy, template_match
-from codefusion.evaluation.bash_template import MODES, template
+from codefusion.languages.bash_template import MODES, template
 
 S = "structural"
 

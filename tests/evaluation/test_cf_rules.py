@@ -7,7 +7,7 @@ from typing import Callable
 
 import pytest
 
-from codefusion.evaluation.cf_rules import (
+from codefusion.languages.cf_rules import (
     Call, CellRef, Column, Number, Percent, RuleSyntaxError, Text, is_valid_rule, parse_rule,
     to_source,
 )

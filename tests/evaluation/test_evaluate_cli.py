@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codefusion.evaluate import main
+from codefusion.evaluation.__main__ import main
 from codefusion.evaluation.gold import gold_predictions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,8 +88,8 @@ def test_bad_lines_are_skipped_and_counted(data_dir: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("argv, message", [
     ([], "missing predictions=FILE.jsonl"),
-    (["predictions"], "expected key=value"),
-    (["predictions=x.jsonl", "langauge=bash"], "unknown argument 'langauge'"),
+    (["predictions"], "argument 'predictions' is not of the form key=value"),
+    (["predictions=x.jsonl", "langauge=bash"], "unknown key 'langauge'"),
     (["predictions=x.jsonl", "language=java"], "unknown language 'java'"),
     (["predictions=x.jsonl", "device=gpu"], "device='gpu'"),
     (["predictions=/nonexistent/p.jsonl"], "does not exist"),
@@ -123,7 +123,7 @@ def test_module_entry_point(data_dir: Path, tmp_path: Path) -> None:
     assert "execution match (primary)" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "codefusion.evaluate", "oops"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: expected key=value")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: argument 'oops' is not of the form key=value")
 
 
 @pytest.mark.slow

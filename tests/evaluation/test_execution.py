@@ -7,8 +7,8 @@ from typing import Any, Callable
 import pytest
 
 from codefusion.evaluation import execution_match
-from codefusion.evaluation.cf_interpreter import RuleRuntimeError, execute, to_cell
-from codefusion.evaluation.cf_rules import is_valid_rule
+from codefusion.languages.cf_interpreter import RuleRuntimeError, execute, to_cell
+from codefusion.languages.cf_rules import is_valid_rule
 from codefusion.evaluation.execution import execution_match_detail
 
 # A CORNET-style table: the rule applies to the `Value` column by default.

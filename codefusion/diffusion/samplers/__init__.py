@@ -34,9 +34,20 @@ def get_sampler(name: str, process: GaussianDiffusion) -> Sampler:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
+    check_sampler(name)
+    return SAMPLERS[name](process)
+
+
+def check_sampler(name: str) -> None:
+    """ValueError unless `name` is a registered sampler (the one place that rule is decided)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[name](process)
+
+
+def check_steps(steps: int, num_timesteps: int) -> None:
+    """ValueError unless 1 <= steps <= T: a sampler runs a subsequence of the model's T steps."""
+    if not 1 <= steps <= num_timesteps:
+        raise ValueError(f"steps={steps} must be in [1, {num_timesteps}] (the model's T)")
 
 
 __all__ = [
@@ -49,6 +60,8 @@ __all__ = [
     "Sampler",
     "StepOutput",
     "StepRecord",
+    "check_sampler",
+    "check_steps",
     "get_sampler",
     "sample",
     "sample_loop",

@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.checkpoint import FORMAT
 from codefusion.config import Config, OptimConfig
-from codefusion.ema import EMA
+from codefusion.training.ema import EMA
 
 
 def build_optimizer(model: torch.nn.Module, o: OptimConfig, max_steps: int) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from codefusion.evaluation.cf_rules import (
+from codefusion.languages.cf_rules import (
     Arg, Call, CellRef, Column, Number, Percent, Text, parse_rule, to_source,
 )
 

@@ -20,10 +20,12 @@ from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import DataError, SplitReport
 from codefusion.data.tokenizer import tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
-from codefusion.generation import decode_code
+from codefusion.generation.contract import decode_code
+from codefusion.generation.records import prediction_record
 from codefusion.pretrained import load_model_files
-from codefusion.run_guard import RunGuard, check_run_dir, lock_run_dir, release_run_dir, remove_stale_temporaries
-from codefusion.system import CodeFusionSystem
+from codefusion.training.run_guard import RunGuard, check_run_dir, lock_run_dir, release_run_dir, remove_stale_temporaries
+from codefusion.systems import build_system
+from codefusion.training.progress import StepProgressBar
 
 # The data module skips the batches already trained on when resuming mid-epoch (see
 # EpochShuffleSampler), which Lightning cannot see; its warning that the resume is unreliable
@@ -119,6 +121,9 @@ def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Cal
         LearningRateMonitor(logging_interval="step"),
         *(extra_callbacks or []),
     ]
+    progress = rank_zero() and os.environ.get("CODEFUSION_PROGRESS", "1") == "1"
+    if progress:
+        callbacks.append(StepProgressBar())
     t = cfg.trainer
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
@@ -128,7 +133,7 @@ def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Cal
         limit_val_batches=cfg.train.limit_val_batches, num_sanity_val_steps=0,
         log_every_n_steps=cfg.train.log_every_n_steps, logger=loggers, callbacks=callbacks,
         plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, default_root_dir=str(run_dir),
-        enable_progress_bar=rank_zero() and os.environ.get("CODEFUSION_PROGRESS", "1") == "1",
+        enable_progress_bar=progress,
         enable_model_summary=False,
     )
 
@@ -150,13 +155,9 @@ def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: C
     for batch in loader:
         out = system.generate_candidates(batch["src_ids"].to(device), batch["src_mask"].to(device), generator=g)
         for b in range(out.tokens.shape[0]):
-            ref = decode_code(tok, batch["code_ids"][b].tolist())
             candidates = [{"code": decode_code(tok, out.tokens[b, c].tolist()), "score": float(out.score[b, c])}
                           for c in range(out.tokens.shape[1])]
-            record = {"id": rows[i]["id"], "nl": rows[i]["nl"], "reference": ref, "candidates": candidates}
-            if "table" in rows[i]:
-                record["table"] = rows[i]["table"]
-            records.append(record)
+            records.append(prediction_record(rows[i], i, candidates))
             i += 1
     system.ema.swap(system.model)
     exact = sum(r["candidates"][0]["code"] == r["reference"] for r in records) / max(1, len(records))
@@ -171,22 +172,9 @@ def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: C
     return exact
 
 
-def build_system(cfg: Config, tok: PreTrainedTokenizerBase) -> L.LightningModule:
-    """CodeFusionSystem, or BaselineSystem when `baseline.arch` names an autoregressive baseline."""
-    if cfg.baseline.arch != "none":
-        from codefusion.baselines.system import BaselineSystem
-
-        system: L.LightningModule = BaselineSystem(to_dict(cfg), vocab_size=len(tok), pad_id=tok.pad_token_id,
-                                                   eos_id=tok.eos_token_id, tokenizer_json=tokenizer_to_json(tok))
-    else:
-        system = CodeFusionSystem(to_dict(cfg), vocab_size=len(tok), tokenizer_json=tokenizer_to_json(tok))
-    system.tokenizer = tok
-    return system
-
-
 # Settings a checkpoint's weights depend on: resuming with other values would fail deep inside
 # load_state_dict ("size mismatch") or silently train a different model.
-RESUME_KEYS = ("model", "tokenizer", "baseline.arch", "baseline.name_or_path", "baseline.d_model", "baseline.layers",
+RESUME_KEYS = ("system", "model", "tokenizer", "baseline.name_or_path", "baseline.d_model", "baseline.layers",
                "baseline.heads", "baseline.d_ff", "baseline.d_kv", "data.source", "data.language", "data.max_nl_len",
                "data.max_code_len", "diffusion.num_timesteps")
 

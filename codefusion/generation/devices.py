@@ -16,30 +16,27 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from codefusion.generation import Generation
+from codefusion.generation.contract import Generation, Generator
 
-GenerateFn = Callable[[torch.Tensor, torch.Tensor, list[int]], Generation]
-"""generate_fn(src_ids (B, S), src_mask (B, S), input indices [B]) -> Generation."""
 CollateFn = Callable[[list[int]], dict[str, Any]]
 """collate_fn(input indices) -> {"index": [B], "src_ids": (B, S), "src_mask": (B, S)}."""
 
 
 class GenerationModule(L.LightningModule):
-    """Wraps a model for `Trainer.predict`: shards the inputs by rank, generates, builds records.
+    """Wraps a `Generator` for `Trainer.predict`: shards the inputs by rank, generates, builds records.
 
     Args:
-        model: the network (moved to the device by Lightning).
-        generate_fn: runs generation for a batch (closes over `model`).
+        generator: the generator (its `model` is moved to the device by Lightning).
         collate_fn: input indices -> tensors.
         assemble_fn: (indices, Generation) -> {"records", "trajectories", "tensors"} lists of (index, item).
         num_inputs, batch_size: the inputs to shard and how many per batch.
     """
 
-    def __init__(self, model: torch.nn.Module, generate_fn: GenerateFn, collate_fn: CollateFn,
+    def __init__(self, generator: Generator, collate_fn: CollateFn,
                  assemble_fn: Callable[[list[int], Generation], dict[str, Any]], num_inputs: int, batch_size: int) -> None:
         super().__init__()
-        self.model = model
-        self.generate_fn, self.collate_fn, self.assemble_fn = generate_fn, collate_fn, assemble_fn
+        self.model = generator.model
+        self.generator, self.collate_fn, self.assemble_fn = generator, collate_fn, assemble_fn
         self.num_inputs, self.batch_size = num_inputs, batch_size
 
     def predict_dataloader(self) -> DataLoader:
@@ -47,7 +44,7 @@ class GenerationModule(L.LightningModule):
         return DataLoader(shard, batch_size=self.batch_size, collate_fn=self.collate_fn)  # type: ignore[arg-type]
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        gen = self.generate_fn(batch["src_ids"], batch["src_mask"], batch["index"])
+        gen = self.generator(batch["src_ids"], batch["src_mask"], batch["index"])
         out = self.assemble_fn(batch["index"], gen)
         out.update(loop_seconds=gen.loop_seconds, steps=gen.steps, inputs=len(batch["index"]))
         return out

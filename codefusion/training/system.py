@@ -15,10 +15,11 @@ from torch import Tensor
 from codefusion.config import Config, from_dict
 from codefusion.diffusion.timesteps import UniformTimesteps
 from codefusion.factory import build_model, build_process, build_timestep_sampler
-from codefusion.generation import Generation, decode_code, generate
-from codefusion.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
+from codefusion.generation.codefusion import CodeFusionGenerator, SamplingOptions
+from codefusion.generation.contract import Generation, decode_code
+from codefusion.training.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
 from codefusion.networks.codefusion import parameter_report
-from codefusion.system_base import TrainedSystem
+from codefusion.training.base import TrainedSystem
 
 
 class CodeFusionSystem(TrainedSystem):
@@ -66,7 +67,7 @@ class CodeFusionSystem(TrainedSystem):
         pred_x0 = process.pred_x0(out, x_t, t)
         if self.cfg.loss.detach_pred_x0:
             pred_x0 = pred_x0.detach()
-        d_s, logits = model.logits(pred_x0, e_s, src_mask)  # the decoder always reads the utterance
+        d_s, logits = model.decode(pred_x0, e_s, src_mask)  # the decoder always reads the utterance
         return {
             "diffusion": diffusion_loss(out, process.training_target(x0, eps), loss_mask),
             "decoder": decoder_loss(d_s, x0, loss_mask),
@@ -160,8 +161,7 @@ class CodeFusionSystem(TrainedSystem):
         src, mask = batch["src_ids"][:n], batch["src_mask"][:n]
         if src.shape[0] == 0:
             return
-        out = generate(self.model, self.process, src, mask, self.cfg.data.max_code_len, tok.eos_token_id,
-                       steps=self.cfg.train.val_sample_steps, generator=g)
+        out = self.code_generator()(src, mask, SamplingOptions(steps=self.cfg.train.val_sample_steps), generator=g)
         pad_frac = (out.tokens[:, 0] == tok.pad_token_id).float().mean()
         self.log("val/pad_fraction", pad_frac, batch_size=n, sync_dist=True)
         for i in range(src.shape[0]):
@@ -175,12 +175,16 @@ class CodeFusionSystem(TrainedSystem):
         """(B, S) utterances -> `Generation` of num_candidates (default 1) denoised programs each,
         `eval.sample_steps` steps of `eval.sampler` (guidance `eval.guidance`), with the weights
         currently in the model."""
+        e = self.cfg.eval
+        options = SamplingOptions(num_candidates=num_candidates or 1, sampler=e.sampler, steps=e.sample_steps,
+                                  guidance=e.guidance)
+        return self.code_generator()(src_ids, src_mask, options, generator=generator)
+
+    def code_generator(self) -> CodeFusionGenerator:
+        """The generator over this system's model (whatever weights are in it now)."""
         if self.tokenizer is None:
             raise RuntimeError("set system.tokenizer before generating (its </s> ends the code)")
-        return generate(self.model, self.process, src_ids, src_mask, self.cfg.data.max_code_len,
-                        self.tokenizer.eos_token_id, num_candidates=num_candidates or 1,
-                        steps=self.cfg.eval.sample_steps, sampler=self.cfg.eval.sampler, generator=generator,
-                        guidance=self.cfg.eval.guidance)
+        return CodeFusionGenerator(self.model, self.process, self.cfg.data.max_code_len, self.tokenizer.eos_token_id)
 
     def describe_decoding(self) -> str:
         e = self.cfg.eval

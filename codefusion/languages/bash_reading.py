@@ -10,7 +10,7 @@ command's words). This class is the `structural` mode: flags belong to their uti
 
 from __future__ import annotations
 
-from codefusion.evaluation.bash_flags import DIGIT_FLAG, SIGNED_TYPES
+from codefusion.languages.bash_flags import DIGIT_FLAG, SIGNED_TYPES
 
 ARG = "ARG"
 # `find` grouping and logic, structural spelling: `!`/`-not` and `-o`/`-or` are one token each;

@@ -29,8 +29,8 @@ from collections import Counter
 
 from tree_sitter import Node
 
-from codefusion.evaluation.bash_flags import FIND_WORDS
-from codefusion.evaluation.bash_reading import ARG, Reading
+from codefusion.languages.bash_flags import FIND_WORDS
+from codefusion.languages.bash_reading import ARG, Reading
 
 # The utilities that have a synopsis in NL2Bash's grammar; any other one makes its parser fail.
 GRAMMAR_UTILITIES = frozenset("""

@@ -23,11 +23,12 @@ from typing import Any, Optional
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from codefusion.errors import UserError
 
 LOCK_NAME = ".lock"
 
 
-class RunDirError(ValueError):
+class RunDirError(UserError):
     """A run directory in use or already holding a run; reported in one line."""
 
 

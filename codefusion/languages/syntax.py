@@ -12,8 +12,8 @@ from functools import lru_cache
 
 from tree_sitter import Language as TSLanguage, Parser, Tree
 
-from codefusion.evaluation.cf_rules import is_valid_rule
-from codefusion.evaluation.languages import check_language
+from codefusion.languages.cf_rules import is_valid_rule
+from codefusion.languages.names import check_language
 
 
 @lru_cache(maxsize=None)

@@ -36,12 +36,12 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from tree_sitter import Node
 
-from codefusion.evaluation.bash_flags import (
+from codefusion.languages.bash_flags import (
     DIGIT_FLAG, NO_SPLIT, SIGNAL_FLAG, SIGNALS, WRAPPERS, flag_type,
 )
-from codefusion.evaluation.bash_nl2bash import NL2BashReading, bag_cosine, unreadable, word_cosine
-from codefusion.evaluation.bash_reading import ARG, Reading
-from codefusion.evaluation.syntax import parse
+from codefusion.languages.bash_nl2bash import NL2BashReading, bag_cosine, unreadable, word_cosine
+from codefusion.languages.bash_reading import ARG, Reading
+from codefusion.languages.syntax import parse
 
 Mode = Literal["nl2bash", "structural"]
 MODES: tuple[str, ...] = get_args(Mode)

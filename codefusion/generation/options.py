@@ -1,0 +1,100 @@
+"""The options of generation: what `load_generator` takes (`GenerateOptions`, any system) and
+what sample.py takes (`SampleOptions`: those plus inputs, output and devices), parsed from
+`key=value` arguments with the same typed OmegaConf machinery as train.py's config.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from codefusion.config import parse_dotlist
+from codefusion.errors import UserError
+
+
+class OptionsError(UserError):
+    """A bad sample.py / generation option, reported in one line."""
+
+
+@dataclass
+class BaselineDecoding:
+    """`baseline.*` decoding settings that sampling may override for a baseline checkpoint;
+    None keeps the checkpoint's (see codefusion/config.py BaselineConfig)."""
+
+    num_beams: Optional[int] = None
+    do_sample: Optional[bool] = None
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    num_beam_groups: Optional[int] = None
+    diversity_penalty: Optional[float] = None
+
+
+@dataclass
+class GenerateOptions:
+    """How to generate from a checkpoint, whichever system it holds. The CodeFusion fields apply
+    to CodeFusion only and `baseline` to the baselines only; giving one to the other system is
+    an error (`check_options`)."""
+
+    num_candidates: int = 0  # k (0: 1 for CodeFusion, the checkpoint's baseline.num_candidates)
+    seed: int = 0
+    weights: str = "ema"  # ema | raw
+    # CodeFusion only
+    sampler: str = "ddpm"  # ddpm | ddim | dpm_solver++
+    steps: int = 0  # denoising steps (0 = the model's T, the paper's 1200)
+    decode: str = "decoder"  # decoder (D + H) | grounding (nearest vocabulary embedding)
+    clamp: bool = False  # snap x̂0 to the nearest vocabulary embeddings ...
+    clamp_from: int = 1  # ... from this denoising step on (1 = every step)
+    unconditional: bool = False  # E_s replaced by noise resampled every step (pre-training task)
+    guidance: float = 0.0  # classifier-free guidance w (0: the checkpoint's eval.guidance; 1: none)
+    record_every: int = 0  # record x̂0's code every M steps (and at the last)
+    save_tensors: bool = False  # with record_every: keep the raw x̂0 tensors too
+    compile: bool = False  # torch.compile the denoiser
+    # baselines only
+    baseline: BaselineDecoding = field(default_factory=BaselineDecoding)
+
+
+CODEFUSION_ONLY = ("sampler", "steps", "decode", "clamp", "clamp_from", "unconditional", "guidance", "record_every",
+                   "save_tensors", "compile")
+
+
+@dataclass
+class SampleOptions(GenerateOptions):
+    """Every sample.py argument (key=value), with its default."""
+
+    ckpt: str = ""  # a train.py .ckpt, an exported directory, or a Hub id of one
+    text: Optional[str] = None  # one utterance, or
+    input: Optional[str] = None  # a JSONL file of {"id", "nl", ["code"], ["table"]} rows, or
+    data: Optional[str] = None  # DATA_DIR with {split}.jsonl (prepare_benchmarks.py's layout)
+    split: str = "test"
+    limit: int = 0  # first N inputs only (0 = all)
+    batch_size: int = 32  # inputs per batch (each with k candidates: batch_size x k rows)
+    rank: str = "logprob"  # logprob (mean token log-probability) | mbr (minimum Bayes risk)
+    out: Optional[str] = None  # output JSONL (default: stdout)
+    device: Optional[str] = None  # accelerator: cpu | cuda | gpu (default: cuda when available)
+    devices: int = 1  # devices, each a shard of the inputs (Lightning's predict loop, DDP)
+    precision: str = "32"  # 32 | bf16 (autocast)
+
+
+CHOICES = {"weights": ("ema", "raw"), "rank": ("logprob", "mbr"), "decode": ("decoder", "grounding"),
+           "precision": ("32", "bf16")}
+
+
+def parse_sample_options(argv: list[str]) -> SampleOptions:
+    """key=value arguments -> SampleOptions; OptionsError naming the bad argument."""
+    opts: SampleOptions = parse_dotlist(SampleOptions, argv, OptionsError)
+    if not opts.ckpt:
+        raise OptionsError("ckpt=PATH is required")
+    for key, choices in CHOICES.items():
+        if getattr(opts, key) not in choices:
+            raise OptionsError(f"{key}={getattr(opts, key)} must be one of {', '.join(choices)}")
+    for key in ("batch_size", "devices", "clamp_from"):
+        if getattr(opts, key) < 1:
+            raise OptionsError(f"{key}={getattr(opts, key)} must be >= 1")
+    if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates, opts.guidance) < 0:
+        raise OptionsError("record_every, limit, steps, num_candidates and guidance must be >= 0")
+    if opts.record_every and not opts.out:
+        raise OptionsError("record_every needs out=FILE.jsonl (the trajectory is written beside it)")
+    if opts.save_tensors and not opts.record_every:
+        raise OptionsError("save_tensors=true needs record_every=M")
+    if opts.devices > 1 and not opts.out:
+        raise OptionsError(f"devices={opts.devices} needs out=FILE.jsonl (the shards are merged into it)")
+    return opts
