@@ -67,10 +67,7 @@ def generate_all(argv: list[str]) -> int:
 
     opts = parse_sample_options(argv)
     check_outputs(opts)
-    try:
-        generator = load_generator(opts.ckpt, opts)
-    except ValueError as e:  # an option that does not fit this checkpoint (steps > T, ...)
-        raise e if isinstance(e, UserError) else UserError(str(e)) from None
+    generator = load_generator(opts.ckpt, opts)  # OptionsError: an option that does not fit it (steps > T, ...)
     rows = read_inputs(opts)
     if not rows:
         raise DataError("no usable inputs (every row was skipped, or the file is empty)")

@@ -21,6 +21,9 @@ from omegaconf.errors import OmegaConfBaseException
 from codefusion.errors import UserError
 
 System = Literal["codefusion", "seq2seq", "causal_lm"]
+# Which of a checkpoint's weights a loader reads: the exponential moving average (what
+# validation, evaluation and sampling use) or the raw trained weights.
+Weights = Literal["ema", "raw"]
 SYSTEM_NAMES: tuple[str, ...] = ("codefusion", "seq2seq", "causal_lm")  # the registry: codefusion/systems.py
 
 
@@ -182,7 +185,7 @@ class TrainConfig:
     # true starts over in it, deleting its checkpoints.
     overwrite: bool = False
     init_from: Optional[str] = None  # start from another run's weights (pre-training -> fine-tuning)
-    init_from_weights: Literal["ema", "raw"] = "ema"
+    init_from_weights: Weights = "ema"
     # Components that do not train, e.g. [encoder] in pre-training (paper: the encoder only reads
     # the masked code). A tied head shares the embedding's weight: freezing either freezes both.
     freeze: list[str] = field(default_factory=list)

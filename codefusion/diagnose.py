@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from codefusion.checkpoint import CheckpointError
-from codefusion.config import parse_dotlist
+from codefusion.config import Weights, parse_dotlist
 from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokenize_split
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
@@ -61,7 +61,7 @@ class DiagnoseOptions:
     guidance: Optional[float] = None  # default: the checkpoint's eval.guidance
     seed: int = 0
     batch_size: int = 50  # inputs per batch (x num_candidates rows)
-    weights: str = "ema"  # ema | raw
+    weights: Weights = "ema"  # ema | raw
     # Noise levels of the q_sample probe, as fractions of T-1.
     t_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 0.85, 0.9, 0.95, 1.0])
     out: Optional[str] = None
@@ -78,8 +78,6 @@ def parse_options(argv: list[str]) -> DiagnoseOptions:
         raise DiagnoseError("ckpt=PATH is required")
     if opts.num_candidates < 1 or opts.batch_size < 1 or opts.limit < 0 or opts.steps < 0:
         raise DiagnoseError("num_candidates and batch_size must be >= 1; limit and steps >= 0")
-    if opts.weights not in ("ema", "raw"):
-        raise DiagnoseError(f"weights={opts.weights} must be ema or raw")
     if any(not 0.0 <= f <= 1.0 for f in opts.t_fractions):
         raise DiagnoseError("t_fractions must lie in [0, 1]")
     return opts

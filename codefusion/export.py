@@ -36,7 +36,7 @@ from typing import Any, Optional
 
 
 from codefusion.checkpoint import CheckpointError
-from codefusion.config import parse_dotlist, to_dict
+from codefusion.config import Weights, parse_dotlist, to_dict
 from codefusion.pretrained import (CONFIG_FILE, EXPORT_FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelFiles, first_line,
                                    load_model_files, read_export_config, sha256_file)
 from codefusion.errors import UserError
@@ -55,7 +55,7 @@ CITATION = """@inproceedings{singh-etal-2023-codefusion,
 class ExportOptions:
     ckpt: str = ""  # a .ckpt written by train.py
     out: str = ""  # the directory to write
-    weights: str = "ema"  # ema | raw: which of the checkpoint's weights go into model.safetensors
+    weights: Weights = "ema"  # ema | raw: which of the checkpoint's weights go into model.safetensors
     push_to: Optional[str] = None  # a Hugging Face Hub repo id to upload the directory to
     private: bool = False  # with push_to: create the repository as private
     overwrite: bool = False  # replace `out` when it holds a previous export (never anything else)
@@ -70,8 +70,6 @@ def parse_options(argv: list[str]) -> ExportOptions:
     opts: ExportOptions = parse_dotlist(ExportOptions, argv, ExportError)
     if not opts.ckpt or not opts.out:
         raise ExportError("ckpt=PATH and out=DIR are required")
-    if opts.weights not in ("ema", "raw"):
-        raise ExportError(f"weights={opts.weights} must be ema or raw")
     return opts
 
 

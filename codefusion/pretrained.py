@@ -32,6 +32,7 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.checkpoint import CheckpointError, load_checkpoint
 from codefusion.config import Config, from_dict
+from codefusion.hub import looks_like_hub_id
 
 EXPORT_FORMAT = "codefusion-export"
 FORMAT_VERSION = 1  # bump when config.json or the weights' layout changes; list what older ones need
@@ -95,9 +96,6 @@ def resolve(name_or_path: str) -> Path:
                               f"Hugging Face Hub ({type(e).__name__}: {first_line(e)})") from None
 
 
-def looks_like_hub_id(name: str) -> bool:
-    """"user/model": one slash, not a relative or absolute path, not a checkpoint file name."""
-    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not name.endswith(".ckpt")
 
 
 def first_line(e: BaseException) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from codefusion.config import Config, ConfigError, to_dict
-from codefusion.generation.options import CODEFUSION_ONLY, GenerateOptions
+from codefusion.generation.options import CODEFUSION_ONLY, GenerateOptions, OptionsError
 
 if TYPE_CHECKING:
     import lightning as L
@@ -55,7 +55,7 @@ def _codefusion_generator(files: "ModelFiles", o: GenerateOptions, path: str) ->
     cfg, generator = load_codefusion(files, path)
     guidance = o.guidance or cfg.eval.guidance
     if guidance != 1.0 and generator.model.denoiser.null is None:
-        raise ValueError(f"guidance={guidance:g} needs a model trained with train.cond_dropout > 0; {path} was not")
+        raise OptionsError(f"guidance={guidance:g} needs a model trained with train.cond_dropout > 0; {path} was not")
     options = SamplingOptions(num_candidates=o.num_candidates or 1, sampler=o.sampler, steps=o.steps or None,
                               decode=o.decode, clamp_from=o.clamp_from if o.clamp else None,  # type: ignore[arg-type]
                               record_every=o.record_every, keep_tensors=o.save_tensors, unconditional=o.unconditional,
@@ -108,7 +108,7 @@ def build_system(cfg: Config, tok: "PreTrainedTokenizerBase") -> "L.LightningMod
 
 
 def check_options(spec: SystemSpec, o: GenerateOptions, path: str) -> None:
-    """ValueError naming the options given that belong to another system than `path`'s."""
+    """OptionsError naming the options given that belong to another system than `path`'s."""
     defaults = GenerateOptions()
     given = [key for key in CODEFUSION_ONLY + ("baseline",) if key not in spec.options
              and getattr(o, key) != getattr(defaults, key)]
@@ -117,13 +117,13 @@ def check_options(spec: SystemSpec, o: GenerateOptions, path: str) -> None:
             given = [*(k for k in given if k != "baseline"),
                      *(f"baseline.{k}" for k, v in dataclasses.asdict(o.baseline).items() if v is not None)]
         other = "an autoregressive baseline" if spec.name != "codefusion" else "CodeFusion"
-        raise ValueError(f"{', '.join(given)}: not options of {path}, which is {other} ({spec.name})")
+        raise OptionsError(f"{', '.join(given)}: not options of {path}, which is {other} ({spec.name})")
 
 
 def load_generator(path: str, options: GenerateOptions, files: Optional["ModelFiles"] = None) -> "Generator":
     """The `Generator` for the checkpoint at `path` (a train.py .ckpt, an exported directory, or
-    a Hub id of one), on the CPU (the predict loop moves it). CheckpointError / ValueError with
-    one line on any problem. `files`: what `load_model_files(path, options.weights)` returned."""
+    a Hub id of one), on the CPU (the predict loop moves it). CheckpointError / OptionsError
+    (both `UserError`s) with one line on any problem. `files`: what `load_model_files(path, options.weights)` returned."""
     from codefusion.pretrained import load_model_files
 
     files = files if files is not None else load_model_files(path, options.weights)

@@ -45,7 +45,7 @@ def row(text: str, title: str, name: str) -> list[str]:
 def test_compare_lays_out_the_evaluation_numbers(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     a, b = files
     out = tmp_path / "cmp" / "table.md"
-    assert compare.main([str(a), str(b), "--names", "diffusion,beam", "--encoder", "none", "--out", str(out)]) == 0
+    assert compare.main([f"predictions=[{a},{b}]", "names=[diffusion,beam]", "encoder=none", f"out={out}"]) == 0
     text = capsys.readouterr().out
     assert out.read_text() in text and not list(out.parent.glob("*.tmp"))
     assert text.startswith("# Comparison: cf, primary metric execution match")
@@ -67,7 +67,7 @@ def test_compare_lays_out_the_evaluation_numbers(files: tuple[Path, Path], tmp_p
 
 def test_default_names_and_language_option(files: tuple[Path, Path], capsys) -> None:
     a, b = files
-    assert compare.main([str(a), str(b), "--language", "cf", "--encoder", "none"]) == 0
+    assert compare.main([f"predictions=[{a},{b}]", "language=cf", "encoder=none"]) == 0
     text = capsys.readouterr().out
     assert row(text, "Table 1", "a") and row(text, "Table 1", "b")
 
@@ -78,13 +78,15 @@ def test_errors_are_one_line(files: tuple[Path, Path], tmp_path: Path, capsys) -
     python = tmp_path / "python.jsonl"
     python.write_text(json.dumps({"reference": "x = 1", "candidates": ["x = 1"], "language": "python"}) + "\n")
     cases = [
-        ([str(tmp_path / "missing.jsonl")], "does not exist"),
-        ([str(tmp_path / "junk.jsonl")], "has no usable prediction line (first problem: line 1"),
-        ([str(a), str(python)], "different languages (a: cf, python: python)"),
-        ([str(a), "--names", "x,y"], "--names gives 2 names for 1 files"),
-        ([str(a), "--out", str(tmp_path)], "is a directory"),
+        ([f"predictions=[{tmp_path / 'missing.jsonl'}]"], "does not exist"),
+        ([f"predictions=[{tmp_path / 'junk.jsonl'}]"], "has no usable prediction line (first problem: line 1"),
+        ([f"predictions=[{a},{python}]"], "different languages (a: cf, python: python)"),
+        ([f"predictions=[{a}]", "names=[x,y]"], "names gives 2 names for 1 files"),
+        ([f"predictions=[{a}]", f"out={tmp_path}"], "is a directory"),
+        ([str(a)], "is not of the form key=value"),
+        ([f"predictions=[{a}]", "langauge=cf"], "unknown key 'langauge'"),
     ]
     for args, needle in cases:
-        assert compare.main([*args, "--encoder", "none"]) == 2
+        assert compare.main([*args, "encoder=none"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err

@@ -206,7 +206,7 @@ def test_export_never_overwrites_by_surprise(runs, tmp_path: Path, capsys) -> No
         ([f"ckpt={ckpt}", f"out={runs['out_seq2seq']}"], "already holds an export; pass overwrite=true"),
         ([f"ckpt={runs['out_codefusion']}", f"out={tmp_path / 'x'}"], "is not a file: export reads a train.py .ckpt"),
         ([f"ckpt={tmp_path / 'none.ckpt'}", f"out={tmp_path / 'x'}"], "is not a file"),
-        ([f"ckpt={ckpt}", f"out={tmp_path / 'x'}", "weights=best"], "weights=best must be ema or raw"),
+        ([f"ckpt={ckpt}", f"out={tmp_path / 'x'}", "weights=best"], "bad value for 'weights'"),
         ([f"ckpt={ckpt}", f"out={tmp_path / 'x'}", "colour=red"], "colour"),
         ([f"ckpt={ckpt}"], "ckpt=PATH and out=DIR are required"),
     ]

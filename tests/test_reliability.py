@@ -179,8 +179,8 @@ def test_outputs_equal_to_an_input_or_unwritable_are_refused_before_any_work(tin
     assert one_line(capsys) == f"error: out={preds} is also an input ({preds}); writing it would destroy the input"
     assert evaluate.main([f"predictions={preds}", f"out={preds}", "encoder=none"]) == 2
     assert "is also an input" in one_line(capsys)
-    assert compare.main([str(preds), "--out", str(preds), "--encoder", "none"]) == 2
-    assert one_line(capsys).startswith(f"error: --out {preds} is also an input")
+    assert compare.main([f"predictions=[{preds}]", f"out={preds}", "encoder=none"]) == 2
+    assert one_line(capsys).startswith(f"error: out={preds} is also an input")
     assert preds.read_text() == before
     assert sample.main([f"ckpt={tiny_ckpt}", "text=x", f"out={tmp_path / 'afile' / 'out.jsonl'}"]) == 2
     assert one_line(capsys).startswith(f"error: cannot write out={tmp_path / 'afile' / 'out.jsonl'}: ")
@@ -346,9 +346,9 @@ def test_trajectory_plot_bad_format_and_latin1_file_are_one_line(tmp_path: Path,
 
     traj = tmp_path / "t.trajectory.jsonl"
     traj.write_bytes(b'{"id": "0"}\n{"id": "caf\xe9"}\n')
-    assert trajectory.main(["plot", str(traj), "--out", str(tmp_path / "fig.xyz")]) == 2
+    assert trajectory.main(["plot", f"files=[{traj}]", f"out={tmp_path / 'fig.xyz'}"]) == 2
     assert one_line(capsys).startswith(f"error: --out {tmp_path / 'fig.xyz'}: unknown figure format '.xyz'; use one of")
-    assert trajectory.main(["plot", str(traj), "--out", str(tmp_path / "fig.png")]) == 2
+    assert trajectory.main(["plot", f"files=[{traj}]", f"out={tmp_path / 'fig.png'}"]) == 2
     assert one_line(capsys) == f"error: {traj}:2: not UTF-8 (byte 24); sample.py writes UTF-8 trajectory files"
 
 

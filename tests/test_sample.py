@@ -133,9 +133,9 @@ def test_trajectory_file_schema_and_recording_changes_nothing(ckpt: Path, tmp_pa
     raw = torch.load(tmp_path / "rec.trajectory.pt", weights_only=True)
     assert raw["pred_x0"].shape[:3] == (2, 2, 3) and raw["steps"] == [4, 8, 10] and raw["ids"] == ["a", "b"]
     capsys.readouterr()
-    assert trajectory_main(["show", str(tmp_path / "rec.trajectory.jsonl"), "--id", "a"]) == 0
+    assert trajectory_main(["show", f"file={tmp_path / 'rec.trajectory.jsonl'}", "id=a"]) == 0
     assert "GreaterThan(4)" in capsys.readouterr().out
-    assert trajectory_main(["plot", str(tmp_path / "rec.trajectory.jsonl"), "--out", str(tmp_path / "f.png")]) == 0
+    assert trajectory_main(["plot", f"files=[{tmp_path / 'rec.trajectory.jsonl'}]", f"out={tmp_path / 'f.png'}"]) == 0
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -74,8 +74,8 @@ def test_read_and_mean_curve(files: tuple[Path, Path]) -> None:
 def test_plot_writes_png(files: tuple[Path, Path], tmp_path: Path, label_by: str,
                          capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fig.png"
-    assert main(["plot", *map(str, files), "--out", str(out), "--label-by", label_by,
-                 "--x", "fraction", "--title", "test"]) == 0
+    assert main(["plot", f"files=[{files[0]},{files[1]}]", f"out={out}", f"label_by={label_by}",
+                 "x=fraction", "title=test"]) == 0
     assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 1000
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
     said = capsys.readouterr().out
@@ -84,24 +84,24 @@ def test_plot_writes_png(files: tuple[Path, Path], tmp_path: Path, label_by: str
 
 
 def test_show_prints_the_program_emerging(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", str(files[0]), "--id", "1", "--candidate", "1"]) == 0
+    assert main(["show", f"file={files[0]}", "id=1", "candidate=1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "nl:        utterance 1" and lines[2] == "reference: A(5)"
     steps = [line.split() for line in lines[4:]]
     assert [(s[0], s[2], s[3]) for s in steps] == [("1", "0.50", "yy"), ("2", "0.25", "A(6"), ("4", "0.25", "A(6)")]
-    assert main(["show", str(files[1]), "--id", "7"]) == 0  # multi-line code stays under its column
+    assert main(["show", f"file={files[1]}", "id=7"]) == 0  # multi-line code stays under its column
     assert capsys.readouterr().out.rstrip().endswith("print(1)\n" + " " * 21 + "x = 2")
 
 
 def test_errors(files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.jsonl"
-    assert main(["show", str(missing), "--id", "1"]) == 2
+    assert main(["show", f"file={missing}", "id=1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read trajectory file") and str(missing) in err and err.count("\n") == 1
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(files[0].read_text().splitlines()[0] + "\n{not json\n")
-    assert main(["plot", str(bad), "--out", str(tmp_path / "f.png")]) == 2
+    assert main(["plot", f"files=[{bad}]", f"out={tmp_path / 'f.png'}"]) == 2
     assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
     incomplete = row("1", "A", 1, [(1, "A", 0.0)])
     del incomplete["trajectory"][0]["t"]
@@ -110,14 +110,14 @@ def test_errors(files: tuple[Path, Path], tmp_path: Path, capsys: pytest.Capture
         read_trajectories(bad)
     assert not (tmp_path / "f.png").exists()
 
-    assert main(["show", str(files[0]), "--id", "99"]) == 2
+    assert main(["show", f"file={files[0]}", "id=99"]) == 2
     assert "unknown id '99'; available: 1, 2" in capsys.readouterr().err
-    assert main(["show", str(files[0]), "--id", "2", "--candidate", "3"]) == 2
+    assert main(["show", f"file={files[0]}", "id=2", "candidate=3"]) == 2
     assert "no candidate 3; available: 0" in capsys.readouterr().err
 
 
 def test_module_entry_point(files: tuple[Path, Path]) -> None:
-    done = subprocess.run([sys.executable, "-m", "codefusion.trajectory", "show", str(files[0]), "--id", "x"],
+    done = subprocess.run([sys.executable, "-m", "codefusion.trajectory", "show", f"file={files[0]}", "id=x"],
                           capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 2 and done.stderr.startswith("error: ") and "unknown id 'x'" in done.stderr

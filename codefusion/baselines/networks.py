@@ -14,11 +14,12 @@ from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, T5Config, T5ForConditionalGeneration
 
 from codefusion.networks.encoder import EncoderError
+from codefusion.hub import looks_like_hub_id
 
 
 def _from_pretrained(cls: type, name_or_path: str, vocab_size: int) -> PreTrainedModel:
     """`cls.from_pretrained` with one-line errors; the embedding resized to `vocab_size`."""
-    if not os.path.exists(name_or_path) and (name_or_path.startswith((".", "/")) or name_or_path.count("/") > 1):
+    if not os.path.exists(name_or_path) and not looks_like_hub_id(name_or_path):
         raise EncoderError(f"baseline model path not found: {name_or_path}")
     try:
         model = cls.from_pretrained(name_or_path)

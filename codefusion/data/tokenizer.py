@@ -11,6 +11,7 @@ from typing import Iterable
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from codefusion.errors import UserError
+from codefusion.hub import looks_like_hub_id
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>"]
 NUM_SENTINELS = 100  # <extra_id_0..99>, as on the hub's Salesforce/codet5-small (vocab 32,100)
@@ -35,16 +36,12 @@ def load_codet5_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
         sentinels = [f"<extra_id_{i}>" for i in reversed(range(NUM_SENTINELS))]
         tok.add_special_tokens({"additional_special_tokens": sentinels})
         return tok
-    if not path.exists() and not _looks_like_hub_id(name_or_path):
+    if not path.exists() and not looks_like_hub_id(name_or_path):
         raise TokenizerError(f"tokenizer path not found: {name_or_path}")
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except Exception as e:  # offline hub, corrupt files ...
         raise TokenizerError(f"cannot load tokenizer '{name_or_path}': {type(e).__name__}: {str(e).splitlines()[0]}") from None
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    return name.count("/") == 1 and not name.startswith((".", "/"))
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

@@ -1,23 +1,24 @@
 """Compare systems side by side in the paper's Tables 1, 2 and 3, from their prediction files.
 
-    python -m codefusion.compare runs/cf/predictions_test.jsonl runs/t5-cf/predictions_test.jsonl \\
-        --names CodeFusion,CodeT5 --out comparison.md
-    python -m codefusion.compare A.jsonl B.jsonl C.jsonl --language python --encoder none
+    python -m codefusion.compare predictions=[runs/cf/predictions_test.jsonl,runs/t5-cf/predictions_test.jsonl] \\
+        names=[CodeFusion,CodeT5] out=comparison.md
+    python -m codefusion.compare predictions=[A.jsonl,B.jsonl,C.jsonl] language=python encoder=none
 
 Every file is scored by `codefusion.evaluation.report.score_predictions` (the code behind
 `python -m codefusion.evaluate`); this module only lays the reports side by side as Markdown:
 Table 1 the primary metric top-1/3/5 (plus exact match, the paper's Table 6), Table 2 the
 diversity of the top-5, Table 3 the % of top-1 candidates that are syntactically valid.
-The language is detected from the files (as `evaluate` does) unless --language is given; files
+The language is detected from the files (as `evaluate` does) unless language= is given; files
 of different languages are refused. A missing or unusable file: one line on stderr, exit 2.
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from codefusion.config import parse_dotlist
 from codefusion.atomic import OutputPathError, check_output, write_text_atomic
 from codefusion.languages.names import LANGUAGES
 from codefusion.errors import UserError
@@ -101,7 +102,7 @@ def compare(paths: Sequence[str], names: Sequence[str], language: Optional[str] 
     if len(languages) > 1:
         found = ", ".join(f"{n}: {lang}" for n, (_, _, lang) in zip(names, loaded))
         raise CompareError(f"the files are of different languages ({found}); compare one language at a time "
-                           "or pass --language")
+                           "or pass language=")
     reports = []
     for records, skipped, lang in loaded:
         report = score_predictions(records, lang, model=model, encoder=encoder, device=device)
@@ -118,35 +119,42 @@ def default_names(paths: Sequence[str]) -> list[str]:
     return [f"{Path(p).parent.name}/{Path(p).stem}" for p in paths]
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    from codefusion.evaluation.codebert import DEFAULT_ENCODER
+@dataclass
+class CompareOptions:
+    """The arguments (key=value, the grammar of every entry point)."""
 
-    p = argparse.ArgumentParser(prog="python -m codefusion.compare", description=__doc__.split("\n\n")[0])
-    p.add_argument("predictions", nargs="+", help="prediction files (sample.py / train.py eval.split schema)")
-    p.add_argument("--language", choices=LANGUAGES, help="default: detected from the files")
-    p.add_argument("--names", help="comma-separated column names, one per file (default: the file names)")
-    p.add_argument("--out", help="also write the Markdown here (atomically)")
-    p.add_argument("--model", help="CodeBERTScore model, hub name or local directory (scored for Python, "
-                                   "or for any language when given)")
-    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="diversity embedding model, or 'none'")
-    p.add_argument("--device", help="cpu | cuda | cuda:N for the two models")
-    return p.parse_args(list(argv))
+    predictions: list[str] = field(default_factory=list)  # prediction files (sample.py / train.py eval.split schema)
+    names: Optional[list[str]] = None  # column names, one per file (default: the file names)
+    language: Optional[str] = None  # python | bash | cf (default: detected from the files)
+    out: Optional[str] = None  # also write the Markdown here (atomically)
+    model: Optional[str] = None  # CodeBERTScore model (scored for Python, or for any language when given)
+    encoder: Optional[str] = None  # diversity embedding model, or none (default: DEFAULT_ENCODER)
+    device: Optional[str] = None  # cpu | cuda | cuda:N for the two models
+
+
+def parse_args(argv: Sequence[str]) -> CompareOptions:
+    opts: CompareOptions = parse_dotlist(CompareOptions, list(argv), CompareError)
+    if not opts.predictions:
+        raise CompareError("predictions=[A.jsonl,B.jsonl,...] is required")
+    if opts.language is not None and opts.language not in LANGUAGES:
+        raise CompareError(f"language={opts.language}: one of {', '.join(LANGUAGES)}")
+    return opts
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from codefusion.evaluation.codebert import DEFAULT_ENCODER
+
     try:
-        names = args.names.split(",") if args.names else default_names(args.predictions)
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        names = list(args.names) if args.names else default_names(args.predictions)
         if len(names) != len(args.predictions):
-            raise CompareError(f"--names gives {len(names)} names for {len(args.predictions)} files")
+            raise CompareError(f"names gives {len(names)} names for {len(args.predictions)} files")
         if args.out:
-            try:  # before scoring: not one of the prediction files, writable
-                check_output(args.out, args.predictions, key="--out")
-            except OutputPathError as e:
-                raise CompareError(str(e).replace("--out=", "--out ", 1)) from None
-        encoder = None if args.encoder.lower() == "none" else args.encoder
+            check_output(args.out, args.predictions, key="out")  # before scoring: not an input, writable
+        encoder = args.encoder or DEFAULT_ENCODER
+        encoder = None if encoder.lower() == "none" else encoder
         text, _ = compare(args.predictions, names, args.language, model=args.model, encoder=encoder, device=args.device)
-    except CompareError as e:
+    except (CompareError, OutputPathError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(text, end="")

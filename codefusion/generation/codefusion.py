@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.diffusion import GaussianDiffusion, RowNoise, check_sampler, check_steps, get_sampler, sample_loop
 from codefusion.diffusion.noise import Noise, randn
+from codefusion.generation.options import OptionsError
 from codefusion.generation.contract import Generation, Generator, TrajectoryPoint, in_order, rank_order, upto_first_eos
 from codefusion.networks.codefusion import CodeFusion, nearest_tokens
 
@@ -46,24 +47,28 @@ class SamplingOptions:
     guidance: float = 1.0  # classifier-free guidance w (1: the conditional prediction alone)
 
     def check(self, num_timesteps: int) -> int:
-        """ValueError naming the first option that does not fit a T-step model; returns the steps."""
+        """OptionsError (a ValueError) naming the first option that does not fit a T-step model;
+        returns the steps."""
         steps = self.steps or num_timesteps
-        check_steps(steps, num_timesteps)
-        check_sampler(self.sampler)
+        try:
+            check_steps(steps, num_timesteps)
+            check_sampler(self.sampler)
+        except ValueError as e:
+            raise OptionsError(str(e)) from None
         if self.num_candidates < 1:
-            raise ValueError(f"num_candidates={self.num_candidates} must be >= 1")
+            raise OptionsError(f"num_candidates={self.num_candidates} must be >= 1")
         if self.decode not in DECODE_MODES:
-            raise ValueError(f"decode={self.decode} must be one of {', '.join(DECODE_MODES)}")
+            raise OptionsError(f"decode={self.decode} must be one of {', '.join(DECODE_MODES)}")
         if self.record_every < 0:
-            raise ValueError(f"record_every={self.record_every} must be >= 0")
+            raise OptionsError(f"record_every={self.record_every} must be >= 0")
         if self.record_every > steps:
-            raise ValueError(f"record_every={self.record_every} is larger than steps={steps}")
+            raise OptionsError(f"record_every={self.record_every} is larger than steps={steps}")
         if self.clamp_from is not None and self.clamp_from < 1:
-            raise ValueError(f"clamp_from must be >= 1 (a denoising step, 1-based), got {self.clamp_from}")
+            raise OptionsError(f"clamp_from must be >= 1 (a denoising step, 1-based), got {self.clamp_from}")
         if self.clamp_from is not None and self.clamp_from > steps:
-            raise ValueError(f"clamp_from={self.clamp_from} is larger than steps={steps}")
+            raise OptionsError(f"clamp_from={self.clamp_from} is larger than steps={steps}")
         if self.guidance != 1.0 and self.unconditional:
-            raise ValueError("guidance needs an utterance; it does not apply to unconditional generation")
+            raise OptionsError("guidance needs an utterance; it does not apply to unconditional generation")
         return steps
 
 

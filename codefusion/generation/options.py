@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from codefusion.config import parse_dotlist
+from codefusion.config import Weights, parse_dotlist
 from codefusion.errors import UserError
 
 
@@ -36,7 +36,7 @@ class GenerateOptions:
 
     num_candidates: int = 0  # k (0: 1 for CodeFusion, the checkpoint's baseline.num_candidates)
     seed: int = 0
-    weights: str = "ema"  # ema | raw
+    weights: Weights = "ema"  # ema | raw
     # CodeFusion only
     sampler: str = "ddpm"  # ddpm | ddim | dpm_solver++
     steps: int = 0  # denoising steps (0 = the model's T, the paper's 1200)
@@ -74,7 +74,7 @@ class SampleOptions(GenerateOptions):
     precision: str = "32"  # 32 | bf16 (autocast)
 
 
-CHOICES = {"weights": ("ema", "raw"), "rank": ("logprob", "mbr"), "decode": ("decoder", "grounding"),
+CHOICES = {"rank": ("logprob", "mbr"), "decode": ("decoder", "grounding"),
            "precision": ("32", "bf16")}
 
 

@@ -1,9 +1,9 @@
 """Read, plot and print denoising trajectories written by `sample.py ... record_every=M`.
 
-    python -m codefusion.trajectory plot runs/cf/test.trajectory.jsonl --out fig.png
-    python -m codefusion.trajectory plot a.trajectory.jsonl b.trajectory.jsonl --out fig.png --x fraction
-    python -m codefusion.trajectory plot */test.trajectory.jsonl --out fig.png --label-by language
-    python -m codefusion.trajectory show runs/cf/test.trajectory.jsonl --id 12 [--candidate 0]
+    python -m codefusion.trajectory plot files=[runs/cf/test.trajectory.jsonl] out=fig.png
+    python -m codefusion.trajectory plot files=[a.trajectory.jsonl,b.trajectory.jsonl] out=fig.png x=fraction
+    python -m codefusion.trajectory plot files=[cf/test.trajectory.jsonl,py/test.trajectory.jsonl] out=fig.png label_by=language
+    python -m codefusion.trajectory show file=runs/cf/test.trajectory.jsonl id=12 [candidate=0]
 
 A trajectory file holds one JSON line per (input, candidate): `id`, `nl`, `reference` (or null),
 `language`, `candidate` (rank in the final output, 0 = best), `sampler`, `steps`, `num_timesteps`
@@ -18,14 +18,15 @@ Errors: one line `error: ...` on stderr and exit status 2.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from codefusion.atomic import write_atomic
+from codefusion.config import parse_dotlist
 from codefusion.errors import UserError
 
 XAxis = Literal["step", "fraction"]
@@ -213,30 +214,41 @@ def show(path: Path, id: str, candidate: int = 0) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class PlotOptions:
+    files: list[str] = field(default_factory=list)  # trajectory JSONL files
+    out: str = ""  # figure path (.png, .pdf, .svg)
+    label_by: str = "file"  # file (one line per file, its stem) | language (rows pooled)
+    x: str = "step"  # step (denoising step) | fraction (of the run's steps)
+    title: Optional[str] = None
+
+
+@dataclass
+class ShowOptions:
+    file: str = ""  # trajectory JSONL file
+    id: str = ""  # the input's id
+    candidate: int = 0  # candidate rank (0 = best)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codefusion.trajectory", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_plot = sub.add_parser("plot", help="mean edit distance against denoising step, as a figure")
-    p_plot.add_argument("files", nargs="+", type=Path, metavar="FILE", help="trajectory JSONL files")
-    p_plot.add_argument("--out", type=Path, required=True, help="figure path (.png, .pdf, .svg)")
-    p_plot.add_argument("--label-by", choices=["file", "language"], default="file",
-                        help="one line per file (its stem) or per language (rows pooled)")
-    p_plot.add_argument("--x", choices=["step", "fraction"], default="step",
-                        help="x axis: denoising step, or fraction of the run's steps")
-    p_plot.add_argument("--title", help="figure title")
-    p_show = sub.add_parser("show", help="print one input's program as it emerges")
-    p_show.add_argument("file", type=Path, metavar="FILE", help="trajectory JSONL file")
-    p_show.add_argument("--id", required=True, help="the input's id")
-    p_show.add_argument("--candidate", type=int, default=0, help="candidate rank (0 = best)")
-    args = parser.parse_args(argv)
+    """`plot key=value ...` or `show key=value ...` (see the module docstring)."""
     try:
-        if args.command == "plot":
-            labels = plot(args.files, args.out, args.label_by, args.x, args.title)
-            print(f"wrote {args.out}: mean edit distance by {args.x}, {len(labels)} curve(s): "
-                  + ", ".join(labels))
+        if not argv or argv[0] not in ("plot", "show"):
+            raise TrajectoryError("usage: python -m codefusion.trajectory plot files=[A,...] out=FIG | "
+                                  "show file=F id=ID [candidate=0]")
+        if argv[0] == "plot":
+            p: PlotOptions = parse_dotlist(PlotOptions, argv[1:], TrajectoryError)
+            if not p.files or not p.out:
+                raise TrajectoryError("plot needs files=[A.trajectory.jsonl,...] and out=FIG.png")
+            if p.label_by not in ("file", "language") or p.x not in ("step", "fraction"):
+                raise TrajectoryError("label_by must be file or language, x step or fraction")
+            labels = plot([Path(f) for f in p.files], Path(p.out), p.label_by, p.x, p.title)  # type: ignore[arg-type]
+            print(f"wrote {p.out}: mean edit distance by {p.x}, {len(labels)} curve(s): " + ", ".join(labels))
         else:
-            print(show(args.file, args.id, args.candidate))
+            o: ShowOptions = parse_dotlist(ShowOptions, argv[1:], TrajectoryError)
+            if not o.file or not o.id:
+                raise TrajectoryError("show needs file=F.trajectory.jsonl and id=ID")
+            print(show(Path(o.file), o.id, o.candidate))
     except TrajectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

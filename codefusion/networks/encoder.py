@@ -6,6 +6,7 @@ from typing import Optional
 
 from transformers import T5Config, T5EncoderModel
 from codefusion.errors import UserError
+from codefusion.hub import looks_like_hub_id
 
 
 class EncoderError(UserError):
@@ -18,7 +19,7 @@ def build_encoder(vocab_size: int, name_or_path: Optional[str] = None, d_model: 
     """Pretrained encoder from a hub name or local path (e.g. Salesforce/codet5-small), or a fresh
     codet5-small-sized one (the sizes are CodeT5-small's defaults) when `name_or_path` is None."""
     if name_or_path:
-        if not os.path.exists(name_or_path) and (name_or_path.startswith((".", "/")) or name_or_path.count("/") != 1):
+        if not os.path.exists(name_or_path) and not looks_like_hub_id(name_or_path):
             raise EncoderError(f"encoder path not found: {name_or_path}")
         try:
             encoder = T5EncoderModel.from_pretrained(name_or_path)

@@ -1,12 +1,13 @@
 """What every trained system shares: the AdamW schedule, EMA weights, per-step seeding for exact
 resume, EMA validation with printed samples, and the checkpoint contents.
 
-`CodeFusionSystem` (codefusion/system.py) and `BaselineSystem` (codefusion/baselines/system.py)
+`CodeFusionSystem` (codefusion/training/system.py) and `BaselineSystem` (codefusion/baselines/system.py)
 subclass `TrainedSystem` and add their loss, validation step and generation.
 """
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any, Optional
 
 import lightning as L
@@ -15,7 +16,15 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.checkpoint import FORMAT
 from codefusion.config import Config, OptimConfig
+from codefusion.generation.contract import Generation
 from codefusion.training.ema import EMA
+
+
+def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
+    """The seed of one training micro-batch: every random draw of a step (t, eps, dropout) is a
+    function of (seed, step, micro-batch, rank), so a resumed run draws what an uninterrupted one
+    would. The one rule, shared by training and `codefusion.bench train`."""
+    return hash((seed, step, micro_batch, rank)) % (2**63)
 
 
 def build_optimizer(model: torch.nn.Module, o: OptimConfig, max_steps: int) -> dict[str, Any]:
@@ -34,9 +43,10 @@ def build_optimizer(model: torch.nn.Module, o: OptimConfig, max_steps: int) -> d
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-class TrainedSystem(L.LightningModule):
-    """Base of the systems train.py trains. Subclasses set `self.cfg`, `self.model`,
-    `self.tokenizer_json` and call `init_shared()` after building the model."""
+class TrainedSystem(L.LightningModule, ABC):
+    """Base of the systems train.py trains (registered in codefusion/systems.py). Subclasses set
+    `self.cfg`, `self.model`, `self.tokenizer_json`, call `init_shared()` after building the
+    model, and implement the abstract methods below."""
 
     cfg: Config
     model: torch.nn.Module
@@ -51,7 +61,7 @@ class TrainedSystem(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # All randomness of a step (t, eps, dropout) is a function of (seed, step, micro-batch,
         # rank), so `ckpt_path=` resumes exactly: the same draws as an uninterrupted run.
-        torch.manual_seed(hash((self.cfg.train.seed, self.global_step, batch_idx, self.global_rank)) % (2**63))
+        torch.manual_seed(step_seed(self.cfg.train.seed, self.global_step, batch_idx, self.global_rank))
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
@@ -74,6 +84,25 @@ class TrainedSystem(L.LightningModule):
                 print(f"\nvalidation samples at step {self.global_step} ({self.validation_decoding}):")
                 for nl, ref, gen in self._decoded[:4]:
                     print(f"  nl:  {nl}\n  ref: {ref}\n  gen: {gen}")
+
+    # ---- what each system defines ------------------------------------------------------------
+    @abstractmethod
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The loss terms of one batch (and what validation logs beside them)."""
+
+    @abstractmethod
+    def generate_candidates(self, src_ids: torch.Tensor, src_mask: torch.Tensor, num_candidates: Optional[int] = None,
+                            generator: Optional[torch.Generator] = None) -> Generation:
+        """(B, S) utterances -> ranked candidates with the weights now in the model (the
+        end-of-training evaluation)."""
+
+    @abstractmethod
+    def describe_decoding(self) -> str:
+        """How `generate_candidates` decodes, for the printout ("200 ddpm steps", "beam search, 5 beams")."""
+
+    @abstractmethod
+    def parameter_report(self) -> dict[str, int]:
+        """Parameters per component and in total."""
 
     # ---- checkpoints ----------------------------------------------------------------------
     def checkpoint_extras(self) -> dict[str, Any]:
