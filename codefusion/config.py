@@ -333,9 +333,7 @@ class Config:
             raise ConfigError(f"model.d_model={self.model.d_model} is not divisible by model.n_heads={self.model.n_heads}")
         if self.data.source == "jsonl" and not self.data.data_dir:
             raise ConfigError("data.source=jsonl needs data.data_dir (the --out of data_prep/prepare_benchmarks.py)")
-        for key, steps in (("eval.sample_steps", self.eval.sample_steps), ("train.val_sample_steps", self.train.val_sample_steps)):
-            if steps > self.diffusion.num_timesteps:
-                raise ConfigError(f"{key}={steps} exceeds diffusion.num_timesteps={self.diffusion.num_timesteps}")
+
         unknown = set(self.train.freeze) - {"encoder", "denoiser", "decoder", "embedding", "head"}
         if unknown:
             raise ConfigError(f"train.freeze: unknown component(s) {sorted(unknown)}; use encoder, denoiser, decoder, embedding, head")
@@ -351,10 +349,17 @@ class Config:
             raise ConfigError(f"model.embed_norm must be > 0 (or null), got {self.model.embed_norm}")
         if self.eval.guidance != 1.0 and self.train.cond_dropout == 0.0:
             raise ConfigError(f"eval.guidance={self.eval.guidance} needs a null context: set train.cond_dropout > 0")
-        from codefusion.diffusion.samplers import SAMPLERS
+        from codefusion.diffusion.samplers import check_sampler, check_steps
 
-        if self.eval.sampler not in SAMPLERS:
-            raise ConfigError(f"eval.sampler={self.eval.sampler!r}; one of {', '.join(sorted(SAMPLERS))}")
+        try:
+            check_sampler(self.eval.sampler)
+        except ValueError as e:
+            raise ConfigError(f"eval.sampler: {e}") from None
+        for key, steps in (("eval.sample_steps", self.eval.sample_steps), ("train.val_sample_steps", self.train.val_sample_steps)):
+            try:
+                check_steps(steps, self.diffusion.num_timesteps)
+            except ValueError as e:
+                raise ConfigError(f"{key}: {e}") from None
         if not 0.0 <= self.optim.ema_decay < 1.0:
             raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.optim.ema_decay}")
         self.validate_baseline()

@@ -21,7 +21,8 @@ from codefusion.baselines.diverse_beam import CausalStepper, Seq2SeqStepper, div
 from codefusion.baselines.networks import left_pad
 from codefusion.config import Config
 from codefusion.diffusion import stable_seed
-from codefusion.generation.contract import Generation, Generator, in_order, rank_order, upto_first_eos
+from codefusion.generation.contract import Generation, Generator, in_order, rank_order
+from codefusion.data.tokenizer import upto_first_eos
 
 if TYPE_CHECKING:
     from codefusion.pretrained import ModelFiles

@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.config import DataConfig, PretrainConfig
 from codefusion.data.examples import DataError, SplitReport, check_rows, read_jsonl, tokenize_split
+from codefusion.data.tokenizer import upto_first_eos
 from codefusion.data.masking import mask_code
 
 SPLITS = ("train", "valid", "test")
@@ -92,9 +93,7 @@ def collate(examples: list[dict[str, Any]], pad_id: int, eos_id: int) -> dict[st
     for i, e in enumerate(examples):
         src[i, : len(e["src_ids"])] = torch.tensor(e["src_ids"])
     code = torch.tensor([e["code_ids"] for e in examples], dtype=torch.long)
-    # Code positions up to and including the first </s>; the rest is padding.
-    ends = (code == eos_id).int().argmax(-1, keepdim=True)
-    code_mask = torch.arange(code.shape[1])[None] <= ends
+    code_mask = upto_first_eos(code, eos_id)  # code and its </s>; the rest is padding
     return {"src_ids": src, "src_mask": src != pad_id, "code_ids": code, "code_mask": code_mask}
 
 

@@ -5,6 +5,11 @@ Both give a `transformers` fast tokenizer with CodeT5's special ids: 0 <pad>, 1 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
 import json
 from pathlib import Path
 from typing import Iterable
@@ -96,3 +101,10 @@ def tokenizer_from_json(text: str) -> PreTrainedTokenizerFast:
 
     data = json.loads(text)
     return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(data["tokenizer"]), **data["special"])
+
+
+def upto_first_eos(tokens: Tensor, eos_id: int) -> Tensor:
+    """(N, n) bool: the positions up to and including the first </s> (all when there is none):
+    what a candidate's score averages over and what the training code mask covers. The one rule."""
+    is_eos = (tokens == eos_id).long()
+    return (is_eos.cumsum(-1) - is_eos) == 0

@@ -21,7 +21,8 @@ from transformers import PreTrainedTokenizerBase
 from codefusion.diffusion import GaussianDiffusion, RowNoise, check_sampler, check_steps, get_sampler, sample_loop
 from codefusion.diffusion.noise import Noise, randn
 from codefusion.generation.options import OptionsError
-from codefusion.generation.contract import Generation, Generator, TrajectoryPoint, in_order, rank_order, upto_first_eos
+from codefusion.generation.contract import Generation, Generator, TrajectoryPoint, in_order, rank_order
+from codefusion.data.tokenizer import upto_first_eos
 from codefusion.networks.codefusion import CodeFusion, nearest_tokens
 
 if TYPE_CHECKING:

@@ -60,13 +60,6 @@ class Generator(ABC):
         """(B, S) utterances, their input indices -> `Generation` with k = num_candidates."""
 
 
-def upto_first_eos(tokens: Tensor, eos_id: int) -> Tensor:
-    """(N, n) bool: the positions up to and including the first </s> (all when there is none) —
-    what a candidate's score averages over."""
-    is_eos = (tokens == eos_id).long()
-    return (is_eos.cumsum(-1) - is_eos) == 0
-
-
 def rank_order(score: Tensor) -> Tensor:
     """(B, k) scores -> (B, k) candidate order, best first, ties in candidate order."""
     return score.argsort(dim=1, descending=True, stable=True)

@@ -86,7 +86,7 @@ def parse_sample_options(argv: list[str]) -> SampleOptions:
     for key, choices in CHOICES.items():
         if getattr(opts, key) not in choices:
             raise OptionsError(f"{key}={getattr(opts, key)} must be one of {', '.join(choices)}")
-    for key in ("batch_size", "devices", "clamp_from"):
+    for key in ("batch_size", "devices"):  # clamp_from, steps, sampler: SamplingOptions.check
         if getattr(opts, key) < 1:
             raise OptionsError(f"{key}={getattr(opts, key)} must be >= 1")
     if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates, opts.guidance) < 0:
