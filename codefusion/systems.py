@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from codefusion.config import Config, ConfigError, to_dict
 from codefusion.generation.options import CODEFUSION_ONLY, GenerateOptions, OptionsError
@@ -95,11 +95,6 @@ def get_system(name: str) -> SystemSpec:
     return SYSTEMS[name]
 
 
-def is_codefusion(cfg: Config) -> bool:
-    """True for a CodeFusion config, False for an autoregressive baseline's."""
-    return cfg.system == "codefusion"
-
-
 def build_system(cfg: Config, tok: "PreTrainedTokenizerBase") -> "L.LightningModule":
     """The LightningModule train.py trains for `cfg.system`, with its tokenizer attached."""
     system = get_system(cfg.system).build(cfg, tok)
@@ -130,9 +125,3 @@ def load_generator(path: str, options: GenerateOptions, files: Optional["ModelFi
     spec = get_system(files.config.system)
     check_options(spec, options, path)
     return spec.generator(files, options, path)
-
-
-def generator_options(cfg: Config, **overrides: Any) -> GenerateOptions:
-    """The end-of-training evaluation's options, from the run config (`eval.*`)."""
-    e = cfg.eval
-    return GenerateOptions(sampler=e.sampler, steps=e.sample_steps, guidance=e.guidance, **overrides)

@@ -18,7 +18,6 @@ from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_chec
 from codefusion.config import Config, ConfigError, from_dict, save_yaml, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
 from codefusion.data.examples import DataError, SplitReport
-from codefusion.data.tokenizer import tokenizer_to_json
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation.contract import decode_code
 from codefusion.generation.records import prediction_record
