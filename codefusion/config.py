@@ -332,7 +332,7 @@ class Config:
         if self.model.d_model % self.model.n_heads:
             raise ConfigError(f"model.d_model={self.model.d_model} is not divisible by model.n_heads={self.model.n_heads}")
         if self.data.source == "jsonl" and not self.data.data_dir:
-            raise ConfigError("data.source=jsonl needs data.data_dir (the --out of data_prep/prepare_benchmarks.py)")
+            raise ConfigError("data.source=jsonl needs data.data_dir (the out= of data_prep/prepare_benchmarks.py)")
 
         unknown = set(self.train.freeze) - {"encoder", "denoiser", "decoder", "embedding", "head"}
         if unknown:
@@ -340,7 +340,7 @@ class Config:
         if not 0.0 <= self.pretrain.p_generation <= 1.0 or not 0.0 <= self.pretrain.mask_ratio <= 1.0:
             raise ConfigError("pretrain.p_generation and pretrain.mask_ratio must be in [0, 1]")
         if self.data.source == "pretrain" and not self.data.data_dir:
-            raise ConfigError("data.source=pretrain needs data.data_dir (the --out of data_prep/prepare_pretraining.py)")
+            raise ConfigError("data.source=pretrain needs data.data_dir (the out= of data_prep/prepare_pretraining.py)")
         if not 0.0 <= self.train.self_cond_prob <= 1.0 or not 0.0 <= self.train.cond_dropout < 1.0:
             raise ConfigError("train.self_cond_prob must be in [0, 1] and train.cond_dropout in [0, 1)")
         if self.diffusion.t_power <= 0:

@@ -33,8 +33,15 @@ def os_error_line(e: OSError) -> str:
     return f"{e.filename}: {what}"
 
 
-def run_cli(main: Callable[[list[str]], int], argv: list[str]) -> int:
-    """Run an entry point's `main(argv)`; UserError / OSError -> one line on stderr, status 2."""
+HELP_WORDS = ("-h", "--help", "help")
+
+
+def run_cli(main: Callable[[list[str]], int], argv: list[str], usage: str | None = None) -> int:
+    """Run an entry point's `main(argv)`; UserError / OSError -> one line on stderr, status 2.
+    With `usage` (the entry point's docstring), `-h`, `--help` or `help` prints it, status 0."""
+    if usage is not None and any(a in HELP_WORDS for a in argv):
+        print(usage.strip())
+        return 0
     try:
         return main(argv)
     except UserError as e:

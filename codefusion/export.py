@@ -39,7 +39,7 @@ from codefusion.checkpoint import CheckpointError
 from codefusion.config import Weights, parse_dotlist, to_dict
 from codefusion.pretrained import (CONFIG_FILE, EXPORT_FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelFiles, first_line,
                                    load_model_files, read_export_config, sha256_file)
-from codefusion.errors import UserError
+from codefusion.errors import UserError, run_cli
 
 CITATION = """@inproceedings{singh-etal-2023-codefusion,
     title = "{C}ode{F}usion: A Pre-trained Diffusion Model for Code Generation",
@@ -366,6 +366,12 @@ def how_to_sample(files: ModelFiles, name: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """The entry point: `--help` prints the module docstring; a UserError or OSError (a full disk
+    at write time) is one line on stderr, status 2."""
+    return run_cli(_main, list(sys.argv[1:] if argv is None else argv), usage=__doc__)
+
+
+def _main(argv: list[str]) -> int:
     try:
         opts = parse_options(argv)
         out = export(opts)

@@ -42,7 +42,7 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def prepare(out: Path, *extra: str | Path, source: Path = BENCH) -> dict[str, Any]:
     """Run the CLI successfully and return the parsed report."""
-    proc = run_cli("--source", source, "--out", out, *extra)
+    proc = run_cli(f"source={source}", f"out={out}", *extra)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "prepare_report.json").read_text())
     report["_stdout"] = proc.stdout
@@ -60,7 +60,7 @@ def official(language: str) -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def with_conala(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("with_conala")
-    return out, prepare(out, "--conala-original", CONALA)
+    return out, prepare(out, f"conala_original={CONALA}")
 
 
 # ----------------------------------------------------------------------------- counts
@@ -175,8 +175,8 @@ def test_train_and_valid_partition_official_train(with_conala: tuple[Path, dict]
 
 def test_carve_out_is_deterministic(with_conala: tuple[Path, dict], tmp_path: Path) -> None:
     out, _ = with_conala
-    prepare(tmp_path / "same", "--conala-original", CONALA)
-    prepare(tmp_path / "other", "--conala-original", CONALA, "--seed", "1")
+    prepare(tmp_path / "same", f"conala_original={CONALA}")
+    prepare(tmp_path / "other", f"conala_original={CONALA}", "seed=1")
     for lang in OFFICIAL:
         for split in ("train", "valid", "test"):
             name = f"{lang}/{split}.jsonl"
@@ -199,7 +199,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
 
 def test_missing_source_dir(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    assert_one_line_error(run_cli("--source", missing, "--out", tmp_path / "out"), str(missing), "--source")
+    assert_one_line_error(run_cli(f"source={missing}", f"out={tmp_path / 'out'}"), str(missing), "source=DIR")
     assert not (tmp_path / "out").exists()
 
 
@@ -207,14 +207,14 @@ def test_missing_source_file(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(BENCH / FILES["python"], src)
-    assert_one_line_error(run_cli("--source", src, "--out", tmp_path / "out"), "BashBenchmarks.json")
+    assert_one_line_error(run_cli(f"source={src}", f"out={tmp_path / 'out'}"), "BashBenchmarks.json")
 
 
 def test_unparseable_json_names_the_file(tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(BENCH, src)
     (src / FILES["cf"]).write_text('{"train": [', encoding="utf-8")
-    assert_one_line_error(run_cli("--source", src, "--out", tmp_path / "out"), "CFRuleBenchmarks.json", "JSON")
+    assert_one_line_error(run_cli(f"source={src}", f"out={tmp_path / 'out'}"), "CFRuleBenchmarks.json", "JSON")
     assert not (tmp_path / "out").exists()  # nothing written before every input is checked
 
 
@@ -222,7 +222,7 @@ def test_file_without_train_test_keys(tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(BENCH, src)
     (src / FILES["bash"]).write_text(json.dumps({"train": []}), encoding="utf-8")
-    assert_one_line_error(run_cli("--source", src, "--out", tmp_path / "out"), "BashBenchmarks.json", "'test'")
+    assert_one_line_error(run_cli(f"source={src}", f"out={tmp_path / 'out'}"), "BashBenchmarks.json", "'test'")
 
 
 def test_download_failure_names_url(tmp_path: Path) -> None:
@@ -230,8 +230,8 @@ def test_download_failure_names_url(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/Benchmarks/"
-    proc = run_cli("--source", url, "--out", tmp_path / "out")
-    assert_one_line_error(proc, f"{url}PythonBenchmarks.json", "--source DIR")
+    proc = run_cli(f"source={url}", f"out={tmp_path / 'out'}")
+    assert_one_line_error(proc, f"{url}PythonBenchmarks.json", "source=DIR")
 
 
 def test_malformed_rows_are_counted_not_fatal(tmp_path: Path) -> None:
@@ -251,3 +251,12 @@ def test_malformed_rows_are_counted_not_fatal(tmp_path: Path) -> None:
     assert r["written"]["train"] + r["written"]["valid"] == 10085 - 3
     assert r["written"]["test"] == 2522 - 1
     assert "dropped bash train: 1 x non-string code" in report["_stdout"]
+
+
+def test_cli_grammar_is_key_value(tmp_path: Path) -> None:
+    help_ = run_cli("--help")
+    assert help_.returncode == 0 and "conala_original" in help_.stdout
+    assert_one_line_error(run_cli("--out", tmp_path / "out"), "argument '--out' is not of the form key=value")
+    assert_one_line_error(run_cli(f"source={BENCH}"), "missing out=DATA_DIR")
+    assert_one_line_error(run_cli(f"source={BENCH}", f"out={tmp_path}", "valid_fraction=abc"), "valid_fraction")
+    assert_one_line_error(run_cli(f"source={BENCH}", f"out={tmp_path}", "seeds=1"), "unknown key 'seeds'")

@@ -45,8 +45,8 @@ def _jsonl(path: Path) -> list[str]:
 
 
 def test_cli_builds_three_corpora_without_test_code(shared_data: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "data_prep/prepare_pretraining.py"), "--out", str(tmp_path),
-                           "--shared", str(shared_data)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(ROOT / "data_prep/prepare_pretraining.py"), f"out={tmp_path}",
+                           f"shared={shared_data}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "bash_snippets" in proc.stdout and "django detokenisation" in proc.stdout
     out = tmp_path / "pretrain"

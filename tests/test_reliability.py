@@ -347,7 +347,7 @@ def test_trajectory_plot_bad_format_and_latin1_file_are_one_line(tmp_path: Path,
     traj = tmp_path / "t.trajectory.jsonl"
     traj.write_bytes(b'{"id": "0"}\n{"id": "caf\xe9"}\n')
     assert trajectory.main(["plot", f"files=[{traj}]", f"out={tmp_path / 'fig.xyz'}"]) == 2
-    assert one_line(capsys).startswith(f"error: --out {tmp_path / 'fig.xyz'}: unknown figure format '.xyz'; use one of")
+    assert one_line(capsys).startswith(f"error: out={tmp_path / 'fig.xyz'}: unknown figure format '.xyz'; use one of")
     assert trajectory.main(["plot", f"files=[{traj}]", f"out={tmp_path / 'fig.png'}"]) == 2
     assert one_line(capsys) == f"error: {traj}:2: not UTF-8 (byte 24); sample.py writes UTF-8 trajectory files"
 
@@ -384,3 +384,38 @@ def test_ckpt_path_auto_starts_fresh_then_resumes(tmp_path: Path, capsys) -> Non
 
     steps = [int(r["step"]) for r in csv.DictReader(open(run / "logs" / "version_1" / "metrics.csv")) if r["step"]]
     assert min(steps) >= 2  # the second run trained steps 3 and 4 only
+
+
+def _full_disk_for(prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Path.write_text on a temporary file starting with `prefix` writes half, then ENOSPC."""
+    import errno
+
+    real = Path.write_text
+
+    def full(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.name.startswith(prefix):
+            real(self, "half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "compare"])
+def test_evaluate_and_compare_on_a_full_disk_are_one_line(tool: str, tmp_path: Path, capsys,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from codefusion import compare, evaluate
+
+    preds = tmp_path / "p.jsonl"
+    rows = [{"id": str(i), "nl": "x", "reference": "GreaterThan(5)",
+             "candidates": [{"code": "GreaterThan(5)", "score": -0.1}]} for i in range(3)]
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / ("m.json" if tool == "evaluate" else "c.md")
+    _full_disk_for(f".{out.name}", monkeypatch)
+    if tool == "evaluate":
+        status = evaluate.main([f"predictions={preds}", "language=cf", "encoder=none", f"out={out}"])
+    else:
+        status = compare.main([f"predictions=[{preds},{preds}]", "names=[A,B]", "language=cf", "encoder=none", f"out={out}"])
+    assert status == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: cannot write {out}: No space left on device"
+    assert not out.exists() and not list(tmp_path.glob(f".{out.name}*")) and preds.exists()

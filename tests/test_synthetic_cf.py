@@ -150,8 +150,8 @@ def test_functions_occur_in_the_real_benchmark() -> None:
 
 def test_cli_writes_three_splits(tmp_path: Path) -> None:
     out = tmp_path / "syn"
-    cmd = [sys.executable, "-m", "codefusion.data.synthetic_cf", "--out", str(out),
-           "--n-train", "60", "--n-valid", "11", "--n-test", "7", "--seed", "3"]
+    cmd = [sys.executable, "-m", "codefusion.data.synthetic_cf", f"out={out}",
+           "n_train=60", "n_valid=11", "n_test=7", "seed=3"]
     subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, timeout=60)
     assert sorted(p.name for p in out.iterdir()) == ["test.jsonl", "train.jsonl", "valid.jsonl"]  # no tmp left
     for split, n in (("train", 60), ("valid", 11), ("test", 7)):

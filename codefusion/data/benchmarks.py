@@ -82,7 +82,7 @@ def _parse_json(text: str | bytes, name: str) -> Any:
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{name} is not valid JSON ({e}); re-download it or point --source elsewhere") from None
+        raise DataError(f"{name} is not valid JSON ({e}); re-download it or point source= elsewhere") from None
 
 
 def read_source_file(source: str, name: str) -> tuple[Any, str]:
@@ -95,13 +95,13 @@ def read_source_file(source: str, name: str) -> tuple[Any, str]:
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             raise DataError(
-                f"could not download {url} ({reason}); if offline, pass --source DIR with the three benchmark files"
+                f"could not download {url} ({reason}); if offline, pass source=DIR with the three benchmark files"
             ) from None
         where = url
     else:
         folder = Path(source)
         if not folder.is_dir():
-            raise DataError(f"source folder {folder} does not exist; pass --source DIR holding {', '.join(FILES.values())}")
+            raise DataError(f"source folder {folder} does not exist; pass source=DIR holding {', '.join(FILES.values())}")
         path = folder / name
         if not path.is_file():
             raise DataError(f"{path} is missing; the source folder must hold {', '.join(FILES.values())}")
@@ -122,12 +122,12 @@ def load_conala(folder: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Read the original CoNaLa records (conala-train.json, conala-test.json) from `folder`."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"--conala-original folder {folder} does not exist")
+        raise DataError(f"conala_original= folder {folder} does not exist")
     out: dict[str, list[dict[str, Any]]] = {}
     for split, name in CONALA_FILES.items():
         path = folder / name
         if not path.is_file():
-            raise DataError(f"{path} is missing; --conala-original must hold {' and '.join(CONALA_FILES.values())}")
+            raise DataError(f"{path} is missing; conala_original= must hold {' and '.join(CONALA_FILES.values())}")
         records = _parse_json(path.read_bytes(), str(path))
         if not isinstance(records, list):
             raise DataError(f"{path} must be a JSON list of CoNaLa records")
@@ -233,7 +233,7 @@ def clean_split(
             else:
                 row = None
                 reason = "null utterance (no CoNaLa original matched)" if conala is not None else (
-                    "null utterance (no --conala-original given)" if language == "python" else "null utterance"
+                    "null utterance (no conala_original= given)" if language == "python" else "null utterance"
                 )
         if row is None:
             result.dropped.append({"index": index, "id": rid, "reason": reason})
@@ -284,7 +284,7 @@ def prepare(
     DATA_DIR untouched. The report is written last: its presence marks a complete run.
     """
     if not 0.0 <= valid_fraction < 1.0:
-        raise DataError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
+        raise DataError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
     conala = load_conala(conala_original) if conala_original is not None else None
     official: dict[str, dict[str, list[Any]]] = {}
     sha: dict[str, str] = {}

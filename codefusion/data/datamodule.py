@@ -40,7 +40,7 @@ def load_split_rows(cfg: DataConfig, split: str, report: SplitReport, valid_size
     root = Path(cfg.data_dir or "")
     path = root / cfg.language / f"{split}.jsonl"
     if not root.is_dir():
-        raise DataError(f"data directory not found: {root} (make it with data_prep/prepare_benchmarks.py --out {root})")
+        raise DataError(f"data directory not found: {root} (make it with data_prep/prepare_benchmarks.py out={root})")
     return read_jsonl(path, report)
 
 

@@ -159,7 +159,7 @@ def _dump(code: str) -> str:
 
 def _need(path: Path) -> Path:
     if not path.is_file():
-        raise DataError(f"{path} is missing; pass --shared DIR holding the folders listed in shared/data/README.md")
+        raise DataError(f"{path} is missing; pass shared=DIR holding the folders listed in shared/data/README.md")
     return path
 
 
@@ -256,11 +256,11 @@ def prepare_pretraining(shared: str | Path, out_dir: str | Path, benchmarks: str
     `limit` keeps only the first N records of each source (for quick checks).
     """
     if limit is not None and limit < 1:
-        raise DataError(f"--limit must be >= 1 (records per source), got {limit}")
+        raise DataError(f"limit must be >= 1 (records per source), got {limit}")
     shared = Path(shared)
     bench_dir = Path(benchmarks) if benchmarks is not None else shared / "codefusion-benchmarks"
     if not shared.is_dir():
-        raise DataError(f"shared data folder {shared} does not exist; pass --shared DIR")
+        raise DataError(f"shared data folder {shared} does not exist; pass shared=DIR")
     raw = read_sources(shared, bench_dir, limit)
     tests = {lang: read_benchmark_codes(bench_dir, lang, "test") for lang in LANGUAGES}
     report: dict[str, Any] = {"shared": str(shared), "benchmarks": str(bench_dir), "limit": limit, "languages": {}}

@@ -16,7 +16,6 @@ references, top/bottom-N and averages. Templates are "|"-separated alternatives 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -404,15 +403,36 @@ def write_splits(out_dir: str | os.PathLike, n_train: int = 20000, n_valid: int 
     return paths
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    ap = argparse.ArgumentParser(description="Write the synthetic NL -> CF-rule splits as JSONL.")
-    ap.add_argument("--out", required=True, help="output directory")
-    for flag, default in (("--n-train", 20000), ("--n-valid", 500), ("--n-test", 500), ("--seed", 0)):
-        ap.add_argument(flag, type=int, default=default)
-    a = ap.parse_args(argv)
+@dataclasses.dataclass
+class SplitOptions:
+    """`python -m codefusion.data.synthetic_cf out=DIR [n_train=20000] [n_valid=500] [n_test=500] [seed=0]`"""
+
+    out: str = ""
+    n_train: int = 20000
+    n_valid: int = 500
+    n_test: int = 500
+    seed: int = 0
+
+
+def main(argv: list[str]) -> int:
+    """Write the synthetic NL -> CF-rule splits as JSONL (key=value arguments, as SplitOptions)."""
+    from codefusion.config import parse_dotlist
+    from codefusion.errors import UserError
+
+    a: SplitOptions = parse_dotlist(SplitOptions, argv, UserError)
+    if not a.out:
+        raise UserError("missing out=DIR (where {train,valid,test}.jsonl go)")
+    for name, n in (("n_train", a.n_train), ("n_valid", a.n_valid), ("n_test", a.n_test)):
+        if n < 0:
+            raise UserError(f"{name}={n}: a number of rows must be >= 0")
     for split, path in write_splits(a.out, a.n_train, a.n_valid, a.n_test, a.seed).items():
         print(f"{split}: {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from codefusion.errors import run_cli
+
+    sys.exit(run_cli(main, sys.argv[1:], usage=SplitOptions.__doc__))

@@ -31,7 +31,7 @@ from typing import Optional
 from codefusion.config import parse_dotlist
 from codefusion.atomic import OutputPathError, check_output, write_json_atomic
 from codefusion.languages.names import check_language
-from codefusion.errors import UserError
+from codefusion.errors import UserError, run_cli
 
 @dataclass
 class EvaluateOptions:
@@ -78,6 +78,12 @@ def _write_json(path: Path, data: dict) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The entry point: `--help` prints the module docstring; a UserError or OSError (a full disk
+    at write time) is one line on stderr, status 2."""
+    return run_cli(_main, list(sys.argv[1:] if argv is None else argv), usage=__doc__)
+
+
+def _main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     from codefusion.evaluation.codebert import DEFAULT_ENCODER
     from codefusion.evaluation.predictions import (

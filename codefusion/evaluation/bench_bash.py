@@ -1,9 +1,10 @@
 """Benchmark of Bash template match on realistic predictions: both modes, speed, and agreement
 with NL2Bash's own tool when its per-item scores are given.
 
-    python -m codefusion.evaluation.bench_bash --data ../shared/data/codefusion-benchmarks/BashBenchmarks.json
-    python -m codefusion.evaluation.bench_bash --data FILE --pairs-out pairs.tsv    # for the official tool
-    python -m codefusion.evaluation.bench_bash --data FILE --official official.tsv  # Pearson, share > 0.1
+    python -m codefusion.evaluation.bench_bash data=../shared/data/codefusion-benchmarks/BashBenchmarks.json
+    python -m codefusion.evaluation.bench_bash data=FILE pairs_out=pairs.tsv    # for the official tool
+    python -m codefusion.evaluation.bench_bash data=FILE official=official.tsv  # Pearson, share > 0.1
+    python -m codefusion.evaluation.bench_bash data=FILE out=report.json        # also write the report
 
 Predictions are nearest neighbours: for every test utterance, the training commands whose
 utterances share the most (lower-cased) words with it, best first (ties: earlier in the file);
@@ -12,29 +13,32 @@ and best-of-5 template match and accuracy, the time to score the 2,522 x 5 candi
 cache, why NL2Bash's parser cannot read the gold commands, and the number of test items touched
 by each remaining difference from NL2Bash's tool (docs/evaluation.md).
 
-`--official` takes NL2Bash's tool's template-match score for each test item's top-1 pair (the
-pairs `--pairs-out` writes: ID, prediction, reference, tab-separated): a TSV of `ID<TAB>score`
+`official=` takes NL2Bash's tool's template-match score for each test item's top-1 pair (the
+pairs `pairs_out=` writes: ID, prediction, reference, tab-separated): a TSV of `ID<TAB>score`
 or a JSON object {ID: score}. It adds the item-level Pearson correlation with the `nl2bash` mode
 and the share of items whose scores differ by more than 0.1. Nothing here runs that tool.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
+
+from codefusion.atomic import check_output, write_text_atomic
+from codefusion.config import parse_dotlist
 
 from codefusion.languages.bash_nl2bash import GRAMMAR_UTILITIES
 from codefusion.languages.bash_template import (
     MODES, nl2bash_unreadable, read, template, template_accuracy, template_match,
 )
-from codefusion.errors import UserError
+from codefusion.errors import UserError, run_cli
 
 CANDIDATES = 5
 
@@ -71,7 +75,7 @@ def _load(path: str) -> dict[str, list[dict]]:
                 for split in ("train", "test")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise BenchError(f"cannot read the Bash benchmark {path} ({error}); pass "
-                         "--data .../BashBenchmarks.json") from None
+                         "data=.../BashBenchmarks.json") from None
 
 
 def score(candidates: list[list[str]], refs: list[str]) -> dict[str, Any]:
@@ -136,7 +140,7 @@ def agreement(ours: dict[Any, float], official: dict[Any, float]) -> dict[str, A
     missing = [key for key in ours if key not in official]
     if missing:
         raise BenchError(f"the official scores lack {len(missing)} test items (first: "
-                         f"{missing[0]!r}); score every pair written by --pairs-out")
+                         f"{missing[0]!r}); score every pair written by pairs_out=")
     a = [ours[key] for key in ours]
     b = [official[key] for key in ours]
     return {"items": len(a), "pearson": statistics.correlation(a, b),
@@ -176,7 +180,7 @@ def run(data: str, official: str | None = None, pairs_out: str | None = None) ->
     report["differences"] = differences(refs, [c[0] for c in candidates])
     if pairs_out:
         lines = [f"{i}\t{_one_line(c[0])}\t{_one_line(ref)}" for i, c, ref in zip(ids, candidates, refs)]
-        Path(pairs_out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_text_atomic(Path(pairs_out), "\n".join(lines) + "\n")
     if official:
         report["official"] = agreement(dict(zip(ids, per_item)), read_official(official))
     return report
@@ -186,23 +190,33 @@ def _one_line(code: str) -> str:
     return code.replace("\t", " ").replace("\n", " ")
 
 
+@dataclass
+class BenchBashOptions:
+    """The arguments (key=value), as in the module docstring."""
+
+    data: str = ""  # BashBenchmarks.json
+    official: Optional[str] = None  # NL2Bash tool scores of the top-1 pairs (TSV or JSON)
+    pairs_out: Optional[str] = None  # write the top-1 pairs (ID, prediction, reference)
+    out: Optional[str] = None  # also write the report here (JSON)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codefusion.evaluation.bench_bash",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="BashBenchmarks.json")
-    parser.add_argument("--official", help="NL2Bash tool scores of the top-1 pairs (TSV or JSON)")
-    parser.add_argument("--pairs-out", help="write the top-1 pairs (ID, prediction, reference)")
-    parser.add_argument("--json", help="also write the report here")
-    args = parser.parse_args(argv)
-    try:
-        report = run(args.data, args.official, args.pairs_out)
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """The entry point: `--help` prints the module docstring; a bad argument or file is one line."""
+    return run_cli(_main, list(sys.argv[1:] if argv is None else argv), usage=__doc__)
+
+
+def _main(argv: list[str]) -> int:
+    args: BenchBashOptions = parse_dotlist(BenchBashOptions, list(argv), BenchError)
+    if not args.data:
+        raise BenchError("missing data=.../BashBenchmarks.json")
+    for key, path in (("pairs_out", args.pairs_out), ("out", args.out)):
+        if path is not None:
+            check_output(path, inputs=[args.data, args.official], key=key)
+    report = run(args.data, args.official, args.pairs_out)
     text = json.dumps(report, indent=2)
     print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    if args.out:
+        write_text_atomic(Path(args.out), text + "\n")
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 from codefusion.config import parse_dotlist
 from codefusion.atomic import OutputPathError, check_output, write_text_atomic
 from codefusion.languages.names import LANGUAGES
-from codefusion.errors import UserError
+from codefusion.errors import UserError, run_cli
 
 DIVERSITY_COLUMNS = [("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"), ("distinct_3", "distinct-3"),
                      ("distinct_4", "distinct-4"), ("embedding_cosine_mean", "embedding cosine mean"),
@@ -142,6 +142,12 @@ def parse_args(argv: Sequence[str]) -> CompareOptions:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The entry point: `--help` prints the module docstring; a UserError or OSError (a full disk
+    at write time) is one line on stderr, status 2."""
+    return run_cli(_main, list(sys.argv[1:] if argv is None else argv), usage=__doc__)
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
     from codefusion.evaluation.codebert import DEFAULT_ENCODER
 
     try:

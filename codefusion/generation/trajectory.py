@@ -27,7 +27,7 @@ from typing import Any, Literal, Optional
 
 from codefusion.atomic import write_atomic
 from codefusion.config import parse_dotlist
-from codefusion.errors import UserError
+from codefusion.errors import UserError, run_cli
 
 XAxis = Literal["step", "fraction"]
 LabelBy = Literal["file", "language"]
@@ -143,11 +143,11 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
 
     fmt, formats = out.suffix.lstrip(".").lower() or "png", sorted(FigureCanvasAgg.get_supported_filetypes())
     if fmt not in formats:  # checked before reading anything; matplotlib's own error is a traceback
-        raise TrajectoryError(f"--out {out}: unknown figure format '.{fmt}'; use one of "
+        raise TrajectoryError(f"out={out}: unknown figure format '.{fmt}'; use one of "
                               + ", ".join(f".{f}" for f in formats))
     for path in files:
         if Path(path).resolve() == out.resolve():
-            raise TrajectoryError(f"--out {out} is also an input; writing it would destroy the input")
+            raise TrajectoryError(f"out={out} is also an input; writing it would destroy the input")
     groups: dict[str, list[dict[str, Any]]] = {}
     for path in files:
         rows = read_trajectories(path)
@@ -163,7 +163,7 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
         except TrajectoryError as e:
             raise TrajectoryError(f"{label}: {e}") from None
     if not out.parent.is_dir():
-        raise TrajectoryError(f"--out {out}: its directory does not exist")
+        raise TrajectoryError(f"out={out}: its directory does not exist")
 
     # Agg canvas on a bare Figure: no display, no pyplot global state; imported here so `show` stays fast.
     from matplotlib.figure import Figure
@@ -183,7 +183,7 @@ def plot(files: list[Path], out: Path, label_by: LabelBy = "file", x: XAxis = "s
     try:
         write_atomic(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
     except OSError as e:
-        raise TrajectoryError(f"cannot write --out {out}: {e.strerror or e}") from None
+        raise TrajectoryError(f"cannot write out={out}: {e.strerror or e}") from None
     return list(curves)
 
 
@@ -231,6 +231,12 @@ class ShowOptions:
 
 
 def main(argv: list[str]) -> int:
+    """The entry point: `--help` prints the module docstring; a UserError or OSError (a full disk
+    at write time) is one line on stderr, status 2."""
+    return run_cli(_main, list(sys.argv[1:] if argv is None else argv), usage=__doc__)
+
+
+def _main(argv: list[str]) -> int:
     """`plot key=value ...` or `show key=value ...` (see the module docstring)."""
     try:
         if not argv or argv[0] not in ("plot", "show"):

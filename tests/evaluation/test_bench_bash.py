@@ -50,9 +50,15 @@ def test_report_and_agreement_with_given_scores(data: Path, tmp_path: Path) -> N
 
 def test_bad_paths_are_one_line_errors(data: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--data", str(tmp_path / "missing.json")]) == 2
+    assert main([f"data={tmp_path / 'missing.json'}"]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read the Bash benchmark")
     short = tmp_path / "short.json"
     short.write_text(json.dumps({"10": 0.5}))
-    assert main(["--data", str(data), "--official", str(short)]) == 2
+    assert main([f"data={data}", f"official={short}"]) == 2
     assert "the official scores lack 2 test items (first: '11')" in capsys.readouterr().err
+    assert main([f"data={data}", f"out={data}"]) == 2  # would destroy its input
+    assert "out=" in capsys.readouterr().err and data.exists()
+    assert main(["--data", str(data)]) == 2  # the old flag
+    assert "argument '--data' is not of the form key=value" in capsys.readouterr().err
+    assert main([f"data={data}", "pairs-out=x"]) == 2
+    assert "unknown key 'pairs-out'" in capsys.readouterr().err
