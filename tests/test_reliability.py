@@ -101,6 +101,56 @@ def test_signal_saves_a_resumable_checkpoint_and_exits_non_zero(sig: signal.Sign
     assert_identical(reference, last)
 
 
+def _fake_scontrol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ok: bool = True) -> Path:
+    """An `scontrol` first on PATH that records its arguments (these machines have no SLURM)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "scontrol.calls"
+    bin_dir.mkdir()
+    script = bin_dir / "scontrol"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit {0 if ok else 1}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
+
+
+def test_sigusr1_under_slurm_requeues_the_job_and_the_requeued_run_resumes_exactly(
+        reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """SLURM's `--signal=USR1@T`: save last.ckpt, `scontrol requeue <job>`, exit 138; the requeued
+    job (same SLURM_JOB_ID, train.ckpt_path=auto) ends bit-identical to an uninterrupted run."""
+    calls = _fake_scontrol(tmp_path, monkeypatch)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+    def send() -> None:
+        wait_for(last)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    threading.Thread(target=send, daemon=True).start()
+    assert train.main(args_for(run, tmp_path / "cache", "train.ckpt_path=auto")) == 128 + signal.SIGUSR1
+    stopped = step_of(last)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"stopped by SIGUSR1 at step {stopped}; saved {last}; it resumes from there (train.ckpt_path=auto)")
+    assert calls.read_text() == "requeue 4242\n" and 4 <= stopped < STEPS
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # what SLURM sets in the requeued job
+    assert train.main(args_for(run, tmp_path / "cache", "train.ckpt_path=auto")) == 0
+    assert calls.read_text() == "requeue 4242\n"  # not requeued again
+    assert_identical(reference, last)
+
+
+def test_requeue_names_the_array_task_and_reports_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codefusion.training.run_guard import requeue_slurm_job
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    assert requeue_slurm_job() is False  # outside SLURM: nothing to requeue
+    calls = _fake_scontrol(tmp_path, monkeypatch)
+    monkeypatch.setenv("SLURM_JOB_ID", "901")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "900")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert requeue_slurm_job() is True and calls.read_text() == "requeue 900_3\n"
+    (tmp_path / "bin" / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    assert requeue_slurm_job() is False  # scontrol refused: the message says how to resume by hand
+
+
 def test_run_dir_holding_a_run_is_refused_unless_resuming_or_overwriting(tmp_path: Path, capsys) -> None:
     run, cache = tmp_path / "run", tmp_path / "cache"
     last = run / "checkpoints" / "last.ckpt"
@@ -130,6 +180,32 @@ def test_a_locked_run_dir_is_refused_and_a_stale_lock_taken_over(tiny: list[str]
         sleeper.wait()
     assert train.main([QS, *tiny, "train.max_steps=1"]) == 0  # its process is gone: stale, taken over
     assert not (run / ".lock").exists()  # released at the end
+
+
+def test_a_lock_whose_pid_was_reused_is_stale(tmp_path: Path) -> None:
+    """A PID alone may name a new process after the lock's owner died (containers reuse PIDs fast):
+    the lock records the owner's start time, and a live PID that started at another time is not it."""
+    import socket
+
+    from codefusion.training.run_guard import RunDirError, _start_time, lock_run_dir, release_run_dir
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = _start_time(sleeper.pid)
+        assert started.isdigit()  # Linux: /proc tells
+        lock = tmp_path / ".lock"
+        lock.write_text(f"{socket.gethostname()} {sleeper.pid} {started}\n")  # its real owner, alive
+        with pytest.raises(RunDirError, match=f"in use by process {sleeper.pid}"):
+            lock_run_dir(tmp_path)
+        lock.write_text(f"{socket.gethostname()} {sleeper.pid} {int(started) - 1}\n")  # a dead owner's PID, reused
+        assert lock_run_dir(tmp_path) == lock
+        host, pid, mine = lock.read_text().split()
+        assert (host, pid, mine) == (socket.gethostname(), str(os.getpid()), _start_time(os.getpid()))
+        release_run_dir(lock)
+        assert not lock.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tiny: list[str], tmp_path: Path, capsys) -> None:

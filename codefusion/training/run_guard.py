@@ -51,17 +51,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc/PID/stat, field 22), "" where
+    /proc cannot tell: with it a lock names one process, not a PID that the system may reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _holder_alive(pid: int, started: str) -> bool:
+    """The lock's process still runs: its PID is alive and, when the lock recorded a start time,
+    the process with that PID now started then (not a new process that reused the PID)."""
+    if not _pid_alive(pid):
+        return False
+    return not started or _start_time(pid) in ("", started)
+
+
 def lock_run_dir(run_dir: Path) -> Path:
-    """Create run_dir/.lock holding "host pid"; RunDirError when a live process holds it. A lock
-    left by a dead process on this host is taken over (a crash or kill -9 leaves one behind)."""
+    """Create run_dir/.lock holding "host pid start-time"; RunDirError when a live process holds
+    it. A lock left by a dead process on this host is taken over (a crash or kill -9 leaves one
+    behind), also when its PID now belongs to another process (the start times differ)."""
     lock = run_dir / LOCK_NAME
-    me = f"{socket.gethostname()} {os.getpid()}\n"
+    me = f"{socket.gethostname()} {os.getpid()} {_start_time(os.getpid())}".rstrip() + "\n"
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            host, _, pid = lock.read_text(errors="replace").strip().partition(" ")
-            if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+            host, pid, started = (lock.read_text(errors="replace").split() + ["", "", ""])[:3]
+            if host == socket.gethostname() and pid.isdigit() and not _holder_alive(int(pid), started):
                 lock.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             raise RunDirError(f"run directory {run_dir} is in use by process {pid or '?'} on {host or '?'} "
@@ -75,7 +95,7 @@ def lock_run_dir(run_dir: Path) -> Path:
 def release_run_dir(lock: Path) -> None:
     """Remove the lock if it is still ours."""
     try:
-        if lock.read_text().split()[-1] == str(os.getpid()):
+        if lock.read_text().split()[1] == str(os.getpid()):
             lock.unlink()
     except (OSError, IndexError):
         pass
