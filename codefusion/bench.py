@@ -50,11 +50,11 @@ from codefusion.config import Config, ConfigError, from_dict, load_config, save_
 from codefusion.data.datamodule import CodeFusionDataModule
 from codefusion.data.examples import DataError
 from codefusion.data.tokenizer import TokenizerError, tokenizer_from_json, tokenizer_to_json
-from codefusion.training.ema import EMA
 from codefusion.networks.codefusion import parameter_report
 from codefusion.networks.encoder import EncoderError
-from codefusion.training.system import CodeFusionSystem
+from codefusion.training.ema import EMA
 from codefusion.training.run import make_tokenizer
+from codefusion.training.system import CodeFusionSystem
 
 USER_ERRORS = (ConfigError, DataError, TokenizerError, EncoderError, CheckpointError)
 # Precisions the bare loop reproduces exactly as Lightning's precision plugins do.

@@ -22,9 +22,15 @@ from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation.contract import decode_code
 from codefusion.generation.records import prediction_record
 from codefusion.pretrained import load_model_files
-from codefusion.training.run_guard import RunGuard, check_run_dir, lock_run_dir, release_run_dir, remove_stale_temporaries
 from codefusion.systems import build_system
 from codefusion.training.progress import StepProgressBar
+from codefusion.training.run_guard import (
+    RunGuard,
+    check_run_dir,
+    lock_run_dir,
+    release_run_dir,
+    remove_stale_temporaries,
+)
 
 # The data module skips the batches already trained on when resuming mid-epoch (see
 # EpochShuffleSampler), which Lightning cannot see; its warning that the resume is unreliable
