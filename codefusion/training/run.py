@@ -128,7 +128,7 @@ def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Cal
     ]
     progress = rank_zero() and os.environ.get("CODEFUSION_PROGRESS", "1") == "1"
     if progress:
-        callbacks.append(StepProgressBar())
+        callbacks.append(StepProgressBar.for_run(cfg.train.max_steps))
     t = cfg.trainer
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
