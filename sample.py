@@ -4,7 +4,7 @@
                      [num_candidates=5] [sampler=ddpm|ddim|dpm_solver++] [steps=1200] [seed=0]
                      [batch_size=32] [rank=logprob|mbr] [decode=decoder|grounding] [clamp=true clamp_from=K]
                      [record_every=M [save_tensors=true]] [unconditional=true] [guidance=W] [weights=ema|raw]
-                     [device=cpu|cuda] [devices=N] [precision=32|bf16] [compile=true] [out=FILE.jsonl]
+                     [device=cpu|cuda] [devices=N] [precision=auto|32|bf16] [compile=true] [out=FILE.jsonl]
                      [baseline.num_beams=5 baseline.do_sample=true baseline.temperature=T ...]   (baselines)
 
 CPU smoke run on the quickstart's run directory:
@@ -63,6 +63,7 @@ def generate_all(argv: list[str]) -> int:
     from codefusion.generation.options import parse_sample_options
     from codefusion.generation.outputs import check_outputs, write_outputs
     from codefusion.generation.records import Records
+    from codefusion.precision import describe, resolve_precision
     from codefusion.systems import load_generator
 
     opts = parse_sample_options(argv)
@@ -73,18 +74,23 @@ def generate_all(argv: list[str]) -> int:
         raise DataError("no usable inputs (every row was skipped, or the file is empty)")
     if opts.devices > len(rows):
         raise UserError(f"devices={opts.devices} is more than the {len(rows)} inputs; use fewer devices")
+    accelerator = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    precision = resolve_precision(opts.precision, accelerator)  # auto -> bf16 where the device has it
+    print(describe(precision, opts.precision, accelerator), file=sys.stderr)
+    if precision != "32":  # the trajectory rows' metadata; absent means float32 (as in every older file)
+        generator.meta["precision"] = precision
     start, tok = time.time(), generator.tokenizer
     records = Records(tok, opts.rank, generator.meta)
     collate = collate_fn(rows, tok, generator.max_nl_len, opts.unconditional)
     module = GenerationModule(generator, collate, lambda idx, gen: records.add(rows, idx, gen), len(rows), opts.batch_size)
     merged, loop_seconds, steps_run, is_rank_zero = run_predict(
-        module, accelerator=opts.device or ("cuda" if torch.cuda.is_available() else "cpu"), devices=opts.devices,
-        precision=opts.precision, shard_prefix=opts.out, progress=os.environ.get("CODEFUSION_PROGRESS", "1") == "1")
+        module, accelerator=accelerator, devices=opts.devices, precision=precision, shard_prefix=opts.out,
+        progress=os.environ.get("CODEFUSION_PROGRESS", "1") == "1")
     if not is_rank_zero:
         return 0
     nonfinite = write_outputs(opts, merged)
     summary = (f"{len(merged['records'])} inputs, {generator.num_candidates} candidates each, {generator.label}, "
-               f"{time.time() - start:.1f} s")
+               f"{'bf16' if precision == 'bf16' else 'float32'}, {time.time() - start:.1f} s")
     if nonfinite:
         summary += f", {nonfinite} non-finite scores written as null"
     if steps_run:  # denoising steps (CodeFusion); a baseline's decoding has none

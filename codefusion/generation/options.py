@@ -9,6 +9,7 @@ from typing import Optional
 
 from codefusion.config import Weights, parse_dotlist
 from codefusion.errors import UserError
+from codefusion.precision import PRECISIONS
 
 
 class OptionsError(UserError):
@@ -71,11 +72,13 @@ class SampleOptions(GenerateOptions):
     out: Optional[str] = None  # output JSONL (default: stdout)
     device: Optional[str] = None  # accelerator: cpu | cuda | gpu (default: cuda when available)
     devices: int = 1  # devices, each a shard of the inputs (Lightning's predict loop, DDP)
-    precision: str = "32"  # 32 | bf16 (autocast)
+    # auto: bf16 autocast where the device does bf16 natively (CUDA with bf16, CPUs with
+    # AVX512-BF16 or AMX), float32 elsewhere (codefusion/precision.py) | 32 | bf16
+    precision: str = "auto"
 
 
 CHOICES = {"rank": ("logprob", "mbr"), "decode": ("decoder", "grounding"),
-           "precision": ("32", "bf16")}
+           "precision": PRECISIONS}
 
 
 def parse_sample_options(argv: list[str]) -> SampleOptions:
