@@ -28,11 +28,14 @@ from tests.conftest import TINY  # noqa: E402
 
 BASELINE = ["baseline.d_model=32", "baseline.layers=1", "baseline.heads=2", "baseline.d_ff=64", "baseline.d_kv=16",
             "baseline.num_beams=2", "baseline.num_candidates=2"]
+# Every setting whose default may change is passed explicitly (sampler, steps, precision: the
+# defaults are sample.py's fastest setting and precision=auto), so the recorded outputs stay valid.
 SAMPLES = {  # name -> sample.py arguments (besides ckpt, input, out)
-    "ddpm": ["num_candidates=2", "steps=8", "seed=3"],
-    "ddim": ["sampler=ddim", "num_candidates=2", "steps=6"],
-    "dpm_solver++": ["sampler=dpm_solver++", "num_candidates=2", "steps=6", "rank=mbr"],
-    "trajectory": ["num_candidates=2", "steps=6", "record_every=2", "decode=grounding", "clamp=true", "clamp_from=3"],
+    "ddpm": ["sampler=ddpm", "num_candidates=2", "steps=8", "seed=3", "precision=32"],
+    "ddim": ["sampler=ddim", "num_candidates=2", "steps=6", "precision=32"],
+    "dpm_solver++": ["sampler=dpm_solver++", "num_candidates=2", "steps=6", "rank=mbr", "precision=32"],
+    "trajectory": ["sampler=ddpm", "num_candidates=2", "steps=6", "record_every=2", "decode=grounding", "clamp=true",
+                   "clamp_from=3", "precision=32"],
 }
 UTTERANCES = ["highlight cells greater than 4", "color blank cells", "format cells that contain apple"]
 
@@ -68,7 +71,7 @@ def record(tmp: Path) -> dict[str, object]:
         assert train.main(args) == 0, system
         ckpt = run / "checkpoints" / "last.ckpt"
         out[f"train/{system}"] = weights_digest(ckpt)
-        samples = SAMPLES if system == "codefusion" else {"default": []}
+        samples = SAMPLES if system == "codefusion" else {"default": ["precision=32"]}
         for name, sample_args in samples.items():
             pred = tmp / f"{system}-{name}.jsonl"
             assert sample.main([f"ckpt={ckpt}", f"input={inp}", f"out={pred}", *sample_args]) == 0, (system, name)

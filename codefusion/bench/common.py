@@ -44,7 +44,13 @@ class BenchError(UserError):
 
 
 def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
-    """argv -> (config items: files and config key=value; bench items, kept whole: `bench.steps=3`)."""
+    """argv -> (config items: files and config key=value; bench items, kept whole: `bench.steps=3`).
+    A dashed flag (the old `--steps 3`) is a BenchError naming its new spelling."""
+    flags = [a for a in argv if a.startswith("-")]
+    if flags:
+        name = flags[0].lstrip("-").replace("-", "_")
+        raise BenchError(f"argument '{flags[0]}' is not of the form key=value; benchmark options are "
+                         f"bench.KEY=VALUE (bench.{name}=...)")
     bench = [a for a in argv if a.startswith(PREFIX)]
     return [a for a in argv if not a.startswith(PREFIX)], bench
 

@@ -228,7 +228,7 @@ def run(o: DeviceBench, items: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = {"device": str(device), "device_name": torch.cuda.get_device_name(device)
                               if device.type == "cuda" else "cpu", "smoke": o.smoke, "torch": torch.__version__,
                               "config": items or (SMOKE if o.smoke else PAPER), "vocab": vocab,
-                              "fast_setting": f"{fast[0]} {fast[1]} steps",
+                              "fast_setting": f"{fast[0]} {fast[1]} steps", "fast": {"sampler": fast[0], "steps": fast[1]},
                               "paper": {"ms_per_example": PAPER_MS_PER_EXAMPLE, "memory_mb": PAPER_MEMORY_MB},
                               "train": {}, "sample": {}, "skipped": []}
 
