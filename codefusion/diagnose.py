@@ -41,10 +41,10 @@ from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokeniz
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
 from codefusion.edit_distance import normalized_edit_distance
+from codefusion.errors import UserError
 from codefusion.generation.codefusion import SamplingOptions
 from codefusion.generation.contract import decode_code
 from codefusion.networks.codefusion import nearest_tokens
-from codefusion.errors import UserError
 from codefusion.precision import autocast, check_precision, describe, resolve_precision
 
 TRAJECTORY_FRACTIONS = (0.1, 0.25, 0.5, 1.0)

@@ -17,8 +17,8 @@ over all of that (compute the encoder output once, outside the loop).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 

@@ -20,8 +20,8 @@ import math
 
 import torch
 
-from codefusion.diffusion.process import GaussianDiffusion
 from codefusion.diffusion.noise import Noise
+from codefusion.diffusion.process import GaussianDiffusion
 from codefusion.diffusion.samplers.base import Sampler, randn_like
 
 

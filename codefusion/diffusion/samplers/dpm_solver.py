@@ -30,10 +30,9 @@ import math
 
 import torch
 
-from codefusion.diffusion.process import GaussianDiffusion
 from codefusion.diffusion.noise import Noise
+from codefusion.diffusion.process import GaussianDiffusion
 from codefusion.diffusion.samplers.base import Sampler
-
 
 LOWER_ORDER_FINAL_BELOW = 15  # steps; as diffusers' DPMSolverMultistepScheduler(lower_order_final=True)
 
