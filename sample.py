@@ -1,19 +1,21 @@
 """Generate code with a trained checkpoint (CodeFusion or an autoregressive baseline).
 
     python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test] [limit=N]
-                     [num_candidates=5] [sampler=ddpm|ddim|dpm_solver++] [steps=1200] [seed=0]
+                     [num_candidates=5] [sampler=dpm_solver++|ddpm|ddim] [steps=15] [seed=0]
                      [batch_size=32] [rank=logprob|mbr] [decode=decoder|grounding] [clamp=true clamp_from=K]
                      [record_every=M [save_tensors=true]] [unconditional=true] [guidance=W] [weights=ema|raw]
                      [device=cpu|cuda] [devices=N] [precision=auto|32|bf16] [compile=true] [out=FILE.jsonl]
                      [baseline.num_beams=5 baseline.do_sample=true baseline.temperature=T ...]   (baselines)
 
+Defaults: DPM-Solver++(2M), 15 steps (the paper: ddpm, 1200: `sampler=ddpm steps=0`), precision=auto
+(bf16 autocast where the CPU or GPU does bf16 natively, else float32; `precision=32` forces float32).
 CPU smoke run on the quickstart's run directory:
-    python sample.py ckpt=runs/quickstart-*/checkpoints/last.ckpt text="highlight cells greater than 42" steps=200
-Top-5 on a test split, with the denoising trajectory every 100 steps (beside the output):
+    python sample.py ckpt=runs/quickstart-*/checkpoints/last.ckpt text="highlight cells greater than 42"
+Top-5 on a test split with the paper's sampler, the denoising trajectory every 100 steps (beside the output):
     python sample.py ckpt=runs/py/checkpoints/last.ckpt data=data/python split=test num_candidates=5 \\
-        record_every=100 out=preds.jsonl          # -> preds.jsonl, preds.trajectory.jsonl
+        sampler=ddpm steps=1200 record_every=100 out=preds.jsonl   # -> preds.jsonl, preds.trajectory.jsonl
 Four GPUs (Lightning's predict loop, each GPU a shard of the inputs, one merged output):
-    python sample.py ckpt=... data=data/python devices=4 device=cuda precision=bf16 out=preds.jsonl
+    python sample.py ckpt=... data=data/python devices=4 device=cuda out=preds.jsonl
 
 Needs only the checkpoint (config, tokenizer and EMA weights are inside): a train.py .ckpt, or a
 directory written by `python -m codefusion.export` (or a Hugging Face Hub id of one). Output: one
