@@ -222,6 +222,8 @@ class EvalConfig:
     show: int = 5  # how many (utterance, generated code) pairs to print
     sampler: str = "ddpm"  # ddpm | ddim | dpm_solver++ (codefusion.diffusion.SAMPLERS)
     guidance: float = 1.0  # classifier-free guidance weight w (1: conditional only; needs train.cond_dropout > 0)
+    # auto: bf16 autocast where the device does bf16 natively (codefusion/precision.py) | 32 | bf16
+    precision: str = "auto"
 
 
 @dataclass
@@ -355,6 +357,12 @@ class Config:
             check_sampler(self.eval.sampler)
         except ValueError as e:
             raise ConfigError(f"eval.sampler: {e}") from None
+        from codefusion.precision import check_precision
+
+        try:
+            check_precision(self.eval.precision, "eval.precision")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         for key, steps in (("eval.sample_steps", self.eval.sample_steps), ("train.val_sample_steps", self.train.val_sample_steps)):
             try:
                 check_steps(steps, self.diffusion.num_timesteps)

@@ -1,7 +1,8 @@
 """Where does a CodeFusion checkpoint's accuracy come from? The denoising chain, or one call?
 
     python -m codefusion.diagnose ckpt=PATH [data=DIR split=valid | input=FILE.jsonl] [limit=300]
-        [num_candidates=5] [steps=S] [sampler=ddpm|ddim|dpm_solver++] [guidance=W] [seed=0] [out=FILE.json]
+        [num_candidates=5] [steps=S] [sampler=ddpm|ddim|dpm_solver++] [guidance=W] [seed=0]
+        [precision=auto|32|bf16] [out=FILE.json]
 
 Without data= or input= the checkpoint's own data config is read (the quickstart's synthetic CF
 rules regenerate from their seed), split `split`. Prints, and writes as JSON (`out`, default
@@ -44,6 +45,7 @@ from codefusion.errors import UserError
 from codefusion.generation.codefusion import SamplingOptions
 from codefusion.generation.contract import decode_code
 from codefusion.networks.codefusion import nearest_tokens
+from codefusion.precision import autocast, check_precision, describe, resolve_precision
 
 TRAJECTORY_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 
@@ -62,6 +64,7 @@ class DiagnoseOptions:
     seed: int = 0
     batch_size: int = 50  # inputs per batch (x num_candidates rows)
     weights: Weights = "ema"  # ema | raw
+    precision: str = "auto"  # auto (bf16 autocast where the CPU/GPU has native bf16) | 32 | bf16
     # Noise levels of the q_sample probe, as fractions of T-1.
     t_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 0.85, 0.9, 0.95, 1.0])
     out: Optional[str] = None
@@ -78,6 +81,10 @@ def parse_options(argv: list[str]) -> DiagnoseOptions:
         raise DiagnoseError("ckpt=PATH is required")
     if opts.num_candidates < 1 or opts.batch_size < 1 or opts.limit < 0 or opts.steps < 0:
         raise DiagnoseError("num_candidates and batch_size must be >= 1; limit and steps >= 0")
+    try:
+        check_precision(opts.precision)
+    except UserError as e:
+        raise DiagnoseError(str(e)) from None
     if any(not 0.0 <= f <= 1.0 for f in opts.t_fractions):
         raise DiagnoseError("t_fractions must lie in [0, 1]")
     return opts
@@ -139,7 +146,9 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         options.check(T)
     except ValueError as e:
         raise DiagnoseError(str(e)) from None
-    rows = load_rows(opts, cfg)
+    precision = resolve_precision(opts.precision, "cpu")  # the diagnostic runs on the CPU
+    rows = load_rows(opts, cfg)  # a bad input is one line, before anything else is printed
+    print(f"diagnose: {describe(precision, opts.precision, 'cpu')}", file=sys.stderr)
     ds = tokenize_split(rows, tok, cfg.data.max_nl_len, cfg.data.max_code_len, "truncate",
                         SplitReport("diagnose"), cfg.data.cache_dir)
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
@@ -150,8 +159,9 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         batch = collate([ds[i] for i in idx], tok.pad_token_id, tok.eos_token_id)
         src, mask, y = batch["src_ids"], batch["src_mask"], batch["code_ids"]
         refs = [decode_code(tok, y[j].tolist()) for j in range(len(idx))]
-        gen = generator(src, mask, options, noise_keys=idx, seed=opts.seed)
-        decodings = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
+        with autocast(precision, "cpu"):
+            gen = generator(src, mask, options, noise_keys=idx, seed=opts.seed)
+            decodings = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
         cands = [[decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)] for j in range(len(idx))]
         decodings["chain"] = gen.tokens[:, 0]
         for name, tokens in decodings.items():
@@ -168,7 +178,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
                                    for j in range(len(idx)) for c in range(k)])
     result = {
         "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
-        "guidance": guidance, "num_timesteps": T, "seed": opts.seed,
+        "guidance": guidance, "num_timesteps": T, "seed": opts.seed, "precision": precision,
         "exact_match": exact.means(), "q_sample_t": ts,
         "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
     }
@@ -247,7 +257,7 @@ def format_report(r: dict[str, Any]) -> str:
         return f"{em[name]:6.1%}" + (f"  {ex[name]:6.1%}" if name in ex else "")
 
     lines = [f"{r['inputs']} inputs, {k} candidates, {r['sampler']} {r['steps']} steps (T = {r['num_timesteps']}), "
-             f"guidance {r['guidance']:g}, seed {r['seed']}",
+             f"guidance {r['guidance']:g}, seed {r['seed']}, {'bf16' if r.get('precision') == 'bf16' else 'float32'}",
              "decoder reads            exact" + ("  execution" if ex else "")]
     for name, label in (("chain", "chain x̂0 (top-1)"), (f"chain_top{k}", f"chain x̂0 (top-{k})"),
                         ("one_call", "one call at t = T-1"), ("noise", "fresh noise"), ("zeros", "zeros"),

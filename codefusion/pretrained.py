@@ -244,30 +244,38 @@ class CodeFusionModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def generate(self, utterances: str | Sequence[str], num_candidates: int = 1, sampler: str = "ddpm",
+    def generate(self, utterances: str | Sequence[str], num_candidates: int = 1, sampler: Optional[str] = None,
                  steps: Optional[int] = None, seed: int = 0, record_every: int = 0,
-                 guidance: Optional[float] = None, batch_size: int = 32) -> list[list[Candidate]]:
+                 guidance: Optional[float] = None, batch_size: int = 32,
+                 precision: str = "auto") -> list[list[Candidate]]:
         """k = num_candidates programs per utterance, best (highest score) first.
 
-        `steps`: denoising steps (default the model's T); `sampler`: ddpm | ddim | dpm_solver++;
-        `record_every` M > 0 adds each candidate's trajectory (every M-th step and the last);
-        `guidance`: classifier-free guidance w (default the run's eval.guidance). The same seed
-        gives what `sample.py ... seed=S` gives for the same inputs in the same order, at any
-        batch size (noise is drawn per (seed, input index, candidate))."""
+        `sampler` (ddpm | ddim | dpm_solver++) and `steps` (0: the model's T): default sample.py's
+        (`GenerateOptions`); `record_every` M > 0 adds each candidate's trajectory (every M-th
+        step and the last); `guidance`: classifier-free guidance w (default the run's
+        eval.guidance); `precision`: auto | 32 | bf16, as sample.py's (codefusion/precision.py).
+        The same seed gives what `sample.py ... seed=S` gives for the same inputs in the same
+        order, at any batch size (noise is drawn per (seed, input index, candidate))."""
         from codefusion.data.examples import encode_utterances
         from codefusion.generation.codefusion import SamplingOptions
+        from codefusion.generation.options import GenerateOptions
         from codefusion.generation.records import Records
+        from codefusion.precision import autocast, resolve_precision
 
         texts = [utterances] if isinstance(utterances, str) else list(utterances)
-        options = SamplingOptions(num_candidates=num_candidates, sampler=sampler, steps=steps, record_every=record_every,
+        defaults = GenerateOptions()
+        options = SamplingOptions(num_candidates=num_candidates, sampler=sampler or defaults.sampler,
+                                  steps=(defaults.steps if steps is None else steps) or None, record_every=record_every,
                                   guidance=self.config.eval.guidance if guidance is None else guidance)
         options.check(self.process.num_timesteps)  # ValueError naming a bad option, before any work
+        arithmetic = resolve_precision(precision, self.device)
         rows = [{"nl": t} for t in texts]
         records, out = Records(self.tokenizer), []
         for start in range(0, len(texts), batch_size):
             index = list(range(start, min(start + batch_size, len(texts))))
             src, mask = encode_utterances(self.tokenizer, [texts[i] for i in index], self.config.data.max_nl_len)
-            gen = self.generator(src.to(self.device), mask.to(self.device), options, noise_keys=index, seed=seed)
+            with autocast(arithmetic, self.device):
+                gen = self.generator(src.to(self.device), mask.to(self.device), options, noise_keys=index, seed=seed)
             done = records.add(rows, index, gen)
             paths: dict[int, list[list[Step]]] = {}
             for i, row in done["trajectories"]:

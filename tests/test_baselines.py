@@ -46,7 +46,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             code = train.main([QS, *TINY, *TINY_BASELINE, f"system={arch}", "eval.split=test",
-                               "eval.num_examples=0", "optim.lr=3e-3", f"train.run_dir={d / 'run'}",
+                               "eval.num_examples=0", "eval.precision=32", "optim.lr=3e-3", f"train.run_dir={d / 'run'}",
                                f"data.cache_dir={d / 'cache'}"])
         assert code == 0, printed.getvalue()[-2000:]
         out[arch] = (d / "run", printed.getvalue())

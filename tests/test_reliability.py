@@ -322,6 +322,7 @@ def test_sample_stops_on_sigterm_without_writing(tiny_ckpt: Path, tmp_path: Path
     ("data.num_workers=-1", "data.num_workers must be >= 0, got -1"),
     ("train.monitor=val/nonexistent", "train.monitor='val/nonexistent' is not a metric this run logs; one of val/loss"),
     ("eval.batch_size=0", "eval.batch_size must be >= 1, got 0"),
+    ("eval.precision=fp8", "eval.precision=fp8 must be one of auto, 32, bf16"),
     ("tokenizer.train_vocab_size=0", "tokenizer.train_vocab_size must be >= 262, got 0"),
     ("train.checkpoint_every_n_steps=0", "train.checkpoint_every_n_steps must be >= 1, got 0"),
     ("train.per_device_batch_size=128", "the training split keeps 64 examples, fewer than one batch"),

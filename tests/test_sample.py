@@ -23,11 +23,15 @@ def test_sample_writes_ranked_candidates_deterministically(ckpt: Path, tmp_path:
                                "table": [["Value"], ["5"]]}) + "\nnot json\n" + json.dumps({"id": "b", "nl": "color blanks"}) + "\n")
     outs = []
     for name in ("one.jsonl", "two.jsonl"):
-        assert sample.main([f"ckpt={ckpt}", f"input={inp}", "num_candidates=3", "steps=10", "seed=1", f"out={tmp_path / name}"]) == 0
+        assert sample.main([f"ckpt={ckpt}", f"input={inp}", "sampler=ddpm", "num_candidates=3", "steps=10", "seed=1",
+                            f"out={tmp_path / name}"]) == 0
         outs.append((tmp_path / name).read_text())
     err = capsys.readouterr().err
     assert "skipped 1 rows" in err and "2 inputs, 3 candidates each, ddpm 10 steps" in err
     assert outs[0] == outs[1]  # same seed, same output
+    assert sample.main([f"ckpt={ckpt}", f"input={inp}", f"out={tmp_path / 'defaults.jsonl'}"]) == 0
+    err = capsys.readouterr().err  # the defaults: the fastest setting within 1 point of 1,200 DDPM steps
+    assert "2 inputs, 1 candidates each, dpm_solver++ 15 steps" in err and "precision " in err
     recs = [json.loads(line) for line in outs[0].splitlines()]
     assert [r["id"] for r in recs] == ["a", "b"]
     assert recs[0]["reference"] == "GreaterThan(4)" and recs[0]["table"] == [["Value"], ["5"]] and recs[1]["reference"] is None
@@ -113,7 +117,7 @@ def test_trajectory_file_schema_and_recording_changes_nothing(ckpt: Path, tmp_pa
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps({"id": "a", "nl": "highlight values greater than 4", "code": "GreaterThan(4)"}) + "\n"
                    + json.dumps({"id": "b", "nl": "color blanks"}) + "\n")
-    base = [f"ckpt={ckpt}", f"input={inp}", "num_candidates=2", "steps=10", "seed=5"]
+    base = [f"ckpt={ckpt}", f"input={inp}", "sampler=ddpm", "num_candidates=2", "steps=10", "seed=5"]
     assert sample.main([*base, f"out={tmp_path / 'plain.jsonl'}"]) == 0
     assert sample.main([*base, "record_every=4", "save_tensors=true", f"out={tmp_path / 'rec.jsonl'}"]) == 0
     assert (tmp_path / "plain.jsonl").read_text() == (tmp_path / "rec.jsonl").read_text()

@@ -9,6 +9,7 @@ from typing import Optional
 
 from codefusion.config import Weights, parse_dotlist
 from codefusion.errors import UserError
+from codefusion.precision import PRECISIONS
 
 
 class OptionsError(UserError):
@@ -38,8 +39,11 @@ class GenerateOptions:
     seed: int = 0
     weights: Weights = "ema"  # ema | raw
     # CodeFusion only
-    sampler: str = "ddpm"  # ddpm | ddim | dpm_solver++
-    steps: int = 0  # denoising steps (0 = the model's T, the paper's 1200)
+    # The default is the fastest setting within 1 point of the paper's 1,200 DDPM steps on the
+    # measured models (README "Sampling", docs/results.md): DPM-Solver++(2M), 15 steps, the
+    # fewest at which 2M runs to t = 0 (below 15 its last step is first order).
+    sampler: str = "dpm_solver++"  # ddpm (the paper's) | ddim | dpm_solver++
+    steps: int = 15  # denoising steps (0 = the model's T, the paper's 1200)
     decode: str = "decoder"  # decoder (D + H) | grounding (nearest vocabulary embedding)
     clamp: bool = False  # snap x̂0 to the nearest vocabulary embeddings ...
     clamp_from: int = 1  # ... from this denoising step on (1 = every step)
@@ -71,11 +75,13 @@ class SampleOptions(GenerateOptions):
     out: Optional[str] = None  # output JSONL (default: stdout)
     device: Optional[str] = None  # accelerator: cpu | cuda | gpu (default: cuda when available)
     devices: int = 1  # devices, each a shard of the inputs (Lightning's predict loop, DDP)
-    precision: str = "32"  # 32 | bf16 (autocast)
+    # auto: bf16 autocast where the device does bf16 natively (CUDA with bf16, CPUs with
+    # AVX512-BF16 or AMX), float32 elsewhere (codefusion/precision.py) | 32 | bf16
+    precision: str = "auto"
 
 
 CHOICES = {"rank": ("logprob", "mbr"), "decode": ("decoder", "grounding"),
-           "precision": ("32", "bf16")}
+           "precision": PRECISIONS}
 
 
 def parse_sample_options(argv: list[str]) -> SampleOptions:

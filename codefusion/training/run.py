@@ -21,6 +21,7 @@ from codefusion.data.examples import DataError, SplitReport
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation.contract import decode_code
 from codefusion.generation.records import prediction_record
+from codefusion.precision import autocast, describe, resolve_precision
 from codefusion.pretrained import load_model_files
 from codefusion.systems import build_system
 from codefusion.training.progress import StepProgressBar
@@ -152,13 +153,17 @@ def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: C
     ds, rows = dm.datasets[split], dm.rows[split]
     n = len(ds) if cfg.eval.num_examples <= 0 else min(cfg.eval.num_examples, len(ds))
     device = next(system.parameters()).device
+    # eval.precision: auto = bf16 autocast where the device does bf16 natively (codefusion/precision.py)
+    requested = cfg.eval.precision
+    precision = resolve_precision(requested, device)
     system.ema.swap(system.model)
     system.eval()
     g = torch.Generator(device=device).manual_seed(cfg.train.seed)
     loader = dm.loader(split, cfg.eval.batch_size, range(n))  # type: ignore[arg-type]
     records, i = [], 0
     for batch in loader:
-        out = system.generate_candidates(batch["src_ids"].to(device), batch["src_mask"].to(device), generator=g)
+        with autocast(precision, device):
+            out = system.generate_candidates(batch["src_ids"].to(device), batch["src_mask"].to(device), generator=g)
         for b in range(out.tokens.shape[0]):
             candidates = [{"code": decode_code(tok, out.tokens[b, c].tolist()), "score": float(out.score[b, c])}
                           for c in range(out.tokens.shape[1])]
@@ -169,7 +174,8 @@ def evaluate_heldout(system: L.LightningModule, dm: CodeFusionDataModule, cfg: C
     nonfinite = write_jsonl_atomic(out_path, records)
     if nonfinite:
         say(f"warning: {nonfinite} non-finite candidate scores written as null in {out_path}")
-    say(f"\nheld-out {split} examples ({system.describe_decoding()}, EMA weights):")
+    say(f"\nheld-out {split} examples ({system.describe_decoding()}, EMA weights, "
+        f"{describe(precision, requested, device).removeprefix('precision ')}):")
     for r in records[: cfg.eval.show]:
         mark = "OK " if r["candidates"][0]["code"] == r["reference"] else "   "
         say(f"  {mark}nl:  {r['nl']}\n     gen: {r['candidates'][0]['code']}\n     ref: {r['reference']}")

@@ -1,12 +1,13 @@
 """Training throughput of one config: parameters, samples/s, tokens/s, Lightning's loop overhead,
-peak memory and FLOPs.
+peak memory, FLOPs, achieved GFLOP/s and their ratio to a large matmul's in the same dtype.
 
-    python -m codefusion.bench train CONFIG.yaml [MORE.yaml ...] [key=value ...] [--steps N] [--warmup W] [--json PATH]
+    python -m codefusion.bench train CONFIG.yaml [MORE.yaml ...] [key=value ...] [bench.steps=N] [bench.warmup=W] [bench.json=PATH]
     python -m codefusion.bench train RUN/checkpoints/last.ckpt [key=value ...]   # config + tokenizer of a run
-    python -m codefusion.bench sample CONFIG_OR_CKPT [key=value ...]   # sampling speed: see bench_sample.py
 
 CPU figure for the quickstart (a minute on 2 cores):
-    python -m codefusion.bench train configs/quickstart.yaml --steps 50 --warmup 10
+    python -m codefusion.bench train configs/quickstart.yaml bench.steps=50 bench.warmup=10
+The same in bf16 mixed precision:
+    python -m codefusion.bench train configs/quickstart.yaml trainer.precision=bf16-mixed bench.steps=50
 Paper-size compute per step on a machine without the data (synthetic rows padded to n=128):
     python -m codefusion.bench train configs/python.yaml data.source=synthetic_cf data.max_code_len=128 trainer.devices=1
 
@@ -15,6 +16,9 @@ loop doing what Lightning does for us (forward, backward, clipping, AdamW, LR sc
 EMA), then under `lightning.Trainer.fit` with validation, checkpoints, logger and progress bar
 off. overhead = lightning_seconds / bare_seconds - 1 is the loop's own cost (target <= 10%).
 Weights are freshly initialised (also for a checkpoint): speed does not depend on their values.
+`matmul peak` is a plain (5120 x 512) @ (512 x 2048) matmul (8192^3 on a GPU) in the run's
+dtype, timed in the same process: `of matmul peak` says how close the training step's matmul
+and attention FLOPs come to what this machine does at best.
 
 On a CPU shared with other busy processes, run with OMP_NUM_THREADS below the free cores: with
 as many torch threads as cores, every op waits for a descheduled thread (seen here: 2.4 s instead
@@ -22,18 +26,15 @@ of 14 ms per step for a tiny model on 2 busy cores).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
-import json
 import logging
 import math
-import resource
 import statistics
-import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,44 +46,41 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from codefusion.checkpoint import CheckpointError, load_checkpoint
-from codefusion.config import Config, ConfigError, from_dict, load_config, save_yaml, to_dict
+from codefusion.bench.common import (
+    BenchError,
+    check_json_path,
+    datasheet_peak,
+    dtype_of,
+    load_bench_config,
+    matmul_peak,
+    parse_bench,
+    peak_memory,
+    split_args,
+    sync,
+    write_json,
+)
+from codefusion.config import Config, ConfigError, to_dict
 from codefusion.data.datamodule import CodeFusionDataModule
 from codefusion.data.examples import DataError
-from codefusion.data.tokenizer import TokenizerError, tokenizer_from_json, tokenizer_to_json
+from codefusion.data.tokenizer import tokenizer_from_json, tokenizer_to_json
 from codefusion.networks.codefusion import parameter_report
-from codefusion.networks.encoder import EncoderError
+from codefusion.training.base import step_seed
 from codefusion.training.ema import EMA
 from codefusion.training.run import make_tokenizer
 from codefusion.training.system import CodeFusionSystem
 
-USER_ERRORS = (ConfigError, DataError, TokenizerError, EncoderError, CheckpointError)
+
+@dataclass
+class TrainBench:
+    """`bench.*` options of `python -m codefusion.bench train`."""
+
+    steps: int = 20  # measured optimizer steps
+    warmup: int = 5  # optimizer steps run before timing
+    json: Optional[str] = None  # also write every figure to this JSON file
+
 # Precisions the bare loop reproduces exactly as Lightning's precision plugins do.
 SUPPORTED_PRECISION = ("32-true", "32", "bf16-mixed", "16-mixed")
 TOKENS = "code positions (n x batch) + padded source positions"
-# Dense peak FLOP/s by device-name fragment, first match wins (so "H100 PCIe" before "H100",
-# "L40S" before "L4"): bf16/fp16 tensor cores, TF32 tensor cores, plain FP32.
-PEAK_FLOPS: dict[str, dict[str, float]] = {
-    "H200": dict(bf16=989e12, tf32=494e12, fp32=67e12), "H100 PCIe": dict(bf16=756e12, tf32=378e12, fp32=51e12),
-    "H100": dict(bf16=989e12, tf32=494e12, fp32=67e12), "A100": dict(bf16=312e12, tf32=156e12, fp32=19.5e12),
-    "L40S": dict(bf16=362e12, tf32=183e12, fp32=91.6e12), "L4": dict(bf16=121e12, tf32=60e12, fp32=30.3e12),
-}
-
-
-def load_bench_config(items: list[str]) -> tuple[Config, Optional[str]]:
-    """YAML files (or one leading .ckpt) and key=value overrides -> config and, for a checkpoint,
-    its tokenizer as JSON (so the vocabulary, hence the head, is the run's)."""
-    files = [a for a in items if "=" not in a]
-    overrides = [a for a in items if "=" in a]
-    if not files or not files[0].endswith(".ckpt"):
-        return load_config(files, overrides), None
-    ckpt = load_checkpoint(files[0])
-    with tempfile.TemporaryDirectory() as tmp:  # checkpoint config -> YAML, so overrides merge as usual
-        save_yaml(from_dict(ckpt["hyper_parameters"]["config"]), Path(tmp) / "ckpt.yaml")
-        cfg = load_config([str(Path(tmp) / "ckpt.yaml"), *files[1:]], overrides)
-    return cfg, ckpt["codefusion"]["tokenizer_json"]
-
-
 def take_batches(dm: CodeFusionDataModule, n: int) -> list[dict[str, Tensor]]:
     """The first `n` training batches, re-reading the split if it is shorter."""
     batches: list[dict[str, Tensor]] = []
@@ -99,11 +97,6 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     """The forward-pass context of Lightning's MixedPrecision plugin."""
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":  # CUDA runs ahead of Python: time only finished work
-        torch.cuda.synchronize(device)
 
 
 def bare_loop(system: CodeFusionSystem, batches: list[dict[str, Tensor]], cfg: Config, warmup: int,
@@ -127,7 +120,7 @@ def bare_loop(system: CodeFusionSystem, batches: list[dict[str, Tensor]], cfg: C
         if step >= warmup and micro == 0:
             marks.append(time.perf_counter())
         # As CodeFusionSystem.on_train_batch_start (rank 0): both loops draw the same t, eps, dropout.
-        torch.manual_seed(hash((cfg.train.seed, step, i, 0)) % (2**63))
+        torch.manual_seed(step_seed(cfg.train.seed, step, i, 0))
         with autocast(precision, device):
             loss = system.total(system.loss_terms(batch)).mean()
         scaled = loss / accum  # Lightning divides by the accumulation the same way
@@ -213,22 +206,6 @@ def count_flops(system: CodeFusionSystem, batch: dict[str, Tensor], precision: s
     return int(counter.get_total_flops())
 
 
-def peak_flops(device: torch.device, precision: str) -> tuple[Optional[float], str]:
-    """The device's dense peak for this precision, and the device's name."""
-    if device.type != "cuda":
-        return None, "cpu"
-    name = torch.cuda.get_device_name(device)
-    mode = "bf16" if "16" in precision else ("fp32" if torch.get_float32_matmul_precision() == "highest" else "tf32")
-    return next((peaks[mode] for key, peaks in PEAK_FLOPS.items() if key in name), None), name
-
-
-def peak_memory(device: torch.device) -> tuple[int, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device), "CUDA torch.cuda.max_memory_allocated"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return rss * (1 if sys.platform == "darwin" else 1024), "CPU process max RSS (model, data and tokenizer)"
-
-
 def benchmark(cfg: Config, steps: int, warmup: int, tokenizer_json: Optional[str] = None) -> dict[str, Any]:
     """Run both loops and return every figure (see `report`)."""
     if cfg.trainer.precision not in SUPPORTED_PRECISION:
@@ -268,6 +245,7 @@ def benchmark(cfg: Config, steps: int, warmup: int, tokenizer_json: Optional[str
         lightning = {"seconds": timer.marks[-1] - timer.marks[0], "step_times": _diffs(timer.marks),
                      "last_loss": timer.last_loss}
         memory, memory_kind = peak_memory(device)
+        peak_matmul = matmul_peak(dtype_of(cfg.trainer.precision), device)
 
     measured = batches[first:]
     samples = sum(b["code_ids"].shape[0] for b in measured)
@@ -276,7 +254,7 @@ def benchmark(cfg: Config, steps: int, warmup: int, tokenizer_json: Optional[str
         loop.update(step_seconds=loop["seconds"] / steps, median_step_seconds=statistics.median(loop["step_times"]),
                     samples_per_s=samples / loop["seconds"], tokens_per_s=tokens / loop["seconds"])
     flops_per_step = flops * accum
-    peak, device_name = peak_flops(device, cfg.trainer.precision)
+    peak, device_name = datasheet_peak(device, cfg.trainer.precision)
     achieved = flops_per_step / lightning["step_seconds"]
     return {
         "device": str(device), "device_name": device_name, "precision": cfg.trainer.precision,
@@ -291,6 +269,7 @@ def benchmark(cfg: Config, steps: int, warmup: int, tokenizer_json: Optional[str
         "overhead_median": lightning["median_step_seconds"] / bare["median_step_seconds"] - 1,
         "flops_per_step": flops_per_step, "flops_per_s": achieved, "peak_flops": peak,
         "mfu": achieved / peak if peak else None,
+        "matmul_peak": peak_matmul, "of_matmul_peak": achieved / peak_matmul["flops_per_s"],
         "peak_memory_bytes": memory, "peak_memory_kind": memory_kind,  # over both loops
         # Same weights, batches and seeds: equal losses show the bare loop still mirrors the system.
         "same_work": math.isclose(bare["last_loss"], lightning["last_loss"], rel_tol=1e-4),
@@ -317,7 +296,9 @@ def report(r: dict[str, Any]) -> str:
         f"{r['overhead_median']:+.1%}; both loops did the same work: "
         + ("yes (equal last loss)" if r["same_work"] else "NO - the last losses differ, the bare loop no longer mirrors the system"),
         f"FLOPs/step {r['flops_per_step'] / 1e9:.2f} G (FlopCounterMode, one micro-batch x accumulation); "
-        f"achieved {r['flops_per_s'] / 1e9:.2f} GFLOP/s under Lightning; "
+        f"achieved {r['flops_per_s'] / 1e9:.2f} GFLOP/s under Lightning, {r['of_matmul_peak']:.1%} of a "
+        f"{'x'.join(map(str, r['matmul_peak']['shape']))} {r['matmul_peak']['dtype']} matmul's "
+        f"{r['matmul_peak']['flops_per_s'] / 1e9:.1f} GFLOP/s; "
         + ("MFU: not computed on CPU" if r["device"] == "cpu" else
            f"MFU {r['mfu']:.1%} of {r['peak_flops'] / 1e12:.0f} TFLOP/s" if r["mfu"] is not None else "MFU: peak unknown"),
         f"peak memory: {r['peak_memory_bytes'] / 2**20:.0f} MiB ({r['peak_memory_kind']})",
@@ -326,40 +307,21 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["sample"]:  # sampling speed: codefusion/bench_sample.py
-        from codefusion.bench_sample import main as sample_main
-
-        return sample_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m codefusion.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["train", "sample"], help="what to benchmark: training steps here, "
-                        "sampling in codefusion/bench_sample.py (python -m codefusion.bench sample --help)")
-    parser.add_argument("items", nargs="+", metavar="CONFIG|CKPT|key=value",
-                        help="YAML files (or one .ckpt first), then key=value overrides")
-    parser.add_argument("--steps", type=int, default=20, help="measured optimizer steps")
-    parser.add_argument("--warmup", type=int, default=5, help="optimizer steps run before timing")
-    parser.add_argument("--json", metavar="PATH", help="also write every figure to this JSON file")
-    args = parser.parse_intermixed_args(argv)
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("--steps must be >= 1 and --warmup >= 0")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        parser.error(f"--json {args.json}: its directory does not exist")
+    """`python -m codefusion.bench train ...` (see the module docstring)."""
+    items, bench_items = split_args(argv)
+    opts = parse_bench(TrainBench, bench_items)
+    if opts.steps < 1 or opts.warmup < 0:
+        raise BenchError("bench.steps must be >= 1 and bench.warmup >= 0")
+    if not items:
+        raise BenchError("name a config: python -m codefusion.bench train CONFIG.yaml [key=value ...]")
+    check_json_path(opts.json)
     # Lightning's start-up notices and its advice for real runs (workers, missing validation
     # loader) are noise here: this loader is an in-memory list and validation is off on purpose.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", r".*(does not have many workers|val_dataloader|validation_step|LeafSpec).*")
-    try:
-        cfg, tokenizer_json = load_bench_config(args.items)
-        result = benchmark(cfg, args.steps, args.warmup, tokenizer_json)
-    except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    result["config"] = args.items
+    cfg, tokenizer_json = load_bench_config(items)
+    result = benchmark(cfg, opts.steps, opts.warmup, tokenizer_json)
+    result["config"] = argv
     print(report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(opts.json, result)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
