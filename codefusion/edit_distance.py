@@ -7,7 +7,8 @@ Figure 2), minimum-Bayes-risk ranking in sample.py, and the diversity metrics of
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:

@@ -34,12 +34,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-
 from codefusion.checkpoint import CheckpointError
 from codefusion.config import Weights, parse_dotlist, to_dict
-from codefusion.pretrained import (CONFIG_FILE, EXPORT_FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelFiles, first_line,
-                                   load_model_files, read_export_config, sha256_file)
 from codefusion.errors import UserError, run_cli
+from codefusion.pretrained import (
+    CONFIG_FILE,
+    EXPORT_FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    ModelFiles,
+    first_line,
+    load_model_files,
+    read_export_config,
+    sha256_file,
+)
 
 CITATION = """@inproceedings{singh-etal-2023-codefusion,
     title = "{C}ode{F}usion: A Pre-trained Diffusion Model for Code Generation",

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -227,7 +228,7 @@ class CodeFusionModel:
         self.model, self.process = generator.model, generator.process
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: str = "cpu", weights: str = "ema") -> "CodeFusionModel":
+    def from_pretrained(cls, name_or_path: str, device: str = "cpu", weights: str = "ema") -> CodeFusionModel:
         """From an exported directory, a Hub id of one, or a train.py `.ckpt`."""
         from codefusion.generation.codefusion import load_codefusion
 

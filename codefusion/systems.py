@@ -8,8 +8,9 @@ sample.py loads. The only place that asks which system a config holds.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Optional
 
 from codefusion.config import Config, ConfigError, to_dict
 from codefusion.generation.options import CODEFUSION_ONLY, GenerateOptions, OptionsError
@@ -27,19 +28,19 @@ class SystemSpec:
     """One registry entry: how to train it and how to generate with it."""
 
     name: str
-    build: Callable[[Config, "PreTrainedTokenizerBase"], "L.LightningModule"]  # -> a TrainedSystem
-    generator: Callable[["ModelFiles", GenerateOptions, str], "Generator"]  # (files, options, path)
+    build: Callable[[Config, PreTrainedTokenizerBase], L.LightningModule]  # -> a TrainedSystem
+    generator: Callable[[ModelFiles, GenerateOptions, str], Generator]  # (files, options, path)
     options: tuple[str, ...]  # the GenerateOptions fields of this system alone
 
 
-def _build_codefusion(cfg: Config, tok: "PreTrainedTokenizerBase") -> "L.LightningModule":
+def _build_codefusion(cfg: Config, tok: PreTrainedTokenizerBase) -> L.LightningModule:
     from codefusion.data.tokenizer import tokenizer_to_json
     from codefusion.training.system import CodeFusionSystem
 
     return CodeFusionSystem(to_dict(cfg), vocab_size=len(tok), tokenizer_json=tokenizer_to_json(tok))
 
 
-def _build_baseline(cfg: Config, tok: "PreTrainedTokenizerBase") -> "L.LightningModule":
+def _build_baseline(cfg: Config, tok: PreTrainedTokenizerBase) -> L.LightningModule:
     from codefusion.baselines.system import BaselineSystem
     from codefusion.data.tokenizer import tokenizer_to_json
 
@@ -47,7 +48,7 @@ def _build_baseline(cfg: Config, tok: "PreTrainedTokenizerBase") -> "L.Lightning
                           tokenizer_json=tokenizer_to_json(tok))
 
 
-def _codefusion_generator(files: "ModelFiles", o: GenerateOptions, path: str) -> "Generator":
+def _codefusion_generator(files: ModelFiles, o: GenerateOptions, path: str) -> Generator:
     import torch
 
     from codefusion.generation.codefusion import CodeFusionSampling, SamplingOptions, load_codefusion
@@ -68,7 +69,7 @@ def _codefusion_generator(files: "ModelFiles", o: GenerateOptions, path: str) ->
     return CodeFusionSampling(generator, files.tokenizer, options, o.seed, meta, cfg.data.max_nl_len)
 
 
-def _baseline_generator(files: "ModelFiles", o: GenerateOptions, path: str) -> "Generator":
+def _baseline_generator(files: ModelFiles, o: GenerateOptions, path: str) -> Generator:
     from codefusion.baselines.generation import BaselineGenerator, decoding_options, load_baseline
 
     cfg, model = load_baseline(files, path)
@@ -95,7 +96,7 @@ def get_system(name: str) -> SystemSpec:
     return SYSTEMS[name]
 
 
-def build_system(cfg: Config, tok: "PreTrainedTokenizerBase") -> "L.LightningModule":
+def build_system(cfg: Config, tok: PreTrainedTokenizerBase) -> L.LightningModule:
     """The LightningModule train.py trains for `cfg.system`, with its tokenizer attached."""
     system = get_system(cfg.system).build(cfg, tok)
     system.tokenizer = tok  # type: ignore[assignment]
@@ -115,7 +116,7 @@ def check_options(spec: SystemSpec, o: GenerateOptions, path: str) -> None:
         raise OptionsError(f"{', '.join(given)}: not options of {path}, which is {other} ({spec.name})")
 
 
-def load_generator(path: str, options: GenerateOptions, files: Optional["ModelFiles"] = None) -> "Generator":
+def load_generator(path: str, options: GenerateOptions, files: Optional[ModelFiles] = None) -> Generator:
     """The `Generator` for the checkpoint at `path` (a train.py .ckpt, an exported directory, or
     a Hub id of one), on the CPU (the predict loop moves it). CheckpointError / OptionsError
     (both `UserError`s) with one line on any problem. `files`: what `load_model_files(path, options.weights)` returned."""

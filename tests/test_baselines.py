@@ -11,25 +11,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, TINY
+from conftest import load_baseline_ckpt as load_baseline_for_generation
 from torch import Tensor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import train
 from codefusion import evaluate
 from codefusion.baselines.diverse_beam import CausalStepper, Seq2SeqStepper, diverse_beam_search
 from codefusion.baselines.generation import decoding_options, generate_baseline
-from codefusion.generation import decode_code
-from codefusion.generation.options import GenerateOptions
-from codefusion.systems import load_generator
-from conftest import load_baseline_ckpt as load_baseline_for_generation
 from codefusion.baselines.networks import count_parameters
 from codefusion.baselines.system import BaselineSystem
 from codefusion.checkpoint import CheckpointError, load_checkpoint
 from codefusion.config import Config, ConfigError, load_config, to_dict
 from codefusion.factory import build_baseline, build_model
+from codefusion.generation import decode_code
+from codefusion.generation.options import GenerateOptions
 from codefusion.networks.codefusion import parameter_report
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from conftest import ROOT, TINY
+from codefusion.systems import load_generator
 
 QS = "configs/quickstart.yaml"
 ARCHS = ("seq2seq", "causal_lm")
@@ -323,8 +322,9 @@ def test_load_errors_are_one_line(runs, tmp_path: Path) -> None:
 # ---- sample.py on baseline checkpoints (same output schema) --------------------------------------
 
 def test_sample_py_on_a_baseline_checkpoint(tmp_path: Path, capsys) -> None:
-    import sample
     from conftest import TINY
+
+    import sample
 
     run = tmp_path / "run"
     args = ["configs/quickstart.yaml", "configs/baselines/quickstart_seq2seq.yaml", *TINY, f"train.run_dir={run}",

@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from codefusion.config import ConfigError, from_dict, load_config, to_dict
 from codefusion.baselines.networks import count_parameters
+from codefusion.config import ConfigError, from_dict, load_config, to_dict
 from codefusion.factory import build_baseline, build_model, build_process
 from codefusion.networks.codefusion import parameter_report
-
-from conftest import ROOT
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from conftest import TINY
 
 from codefusion.config import load_config, to_dict
 from codefusion.data.datamodule import EpochShuffleSampler, collate
 from codefusion.data.examples import SplitReport, tokenize_split
 from codefusion.data.tokenizer import train_bpe_tokenizer
 from codefusion.training.system import CodeFusionSystem
-
-from conftest import TINY
 
 ROWS = [{"id": str(i), "nl": f"highlight values greater than {i}", "code": f"GreaterThan({i})"} for i in range(20)]
 ROWS.append({"id": "long", "nl": "mark " * 40, "code": "AND(" * 12 + "Blanks()" + ")" * 12})

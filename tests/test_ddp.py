@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from conftest import ROOT, TINY
 
 
@@ -54,11 +53,11 @@ def test_sigterm_to_one_rank_stops_every_rank_at_one_step_and_resumes(tmp_path: 
         rank1 = [p for p in _children(proc.pid) if "train.py" in Path(f"/proc/{p}/cmdline").read_text()]
         assert rank1, "no rank-1 process"
         os.kill(rank1[0], signal.SIGTERM)
-        _, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 143, err[-3000:]
+    assert proc.returncode == 143, (out[-2000:], err[-2000:], rank1)
     stopped = torch.load(last, weights_only=True)["global_step"]
     assert 2 <= stopped < 400
     assert f"stopped by SIGTERM at step {stopped}; saved {last}" in err

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, TINY
+from conftest import run_generator as generate
 
 import train
 from codefusion import diagnose
 from codefusion.config import ConfigError, load_config, to_dict
 from codefusion.diffusion.timesteps import LossAwareTimesteps, UniformTimesteps, WarpedTimesteps
 from codefusion.factory import build_model, build_process
-from conftest import run_generator as generate
 from codefusion.training.system import CodeFusionSystem
-
-from conftest import ROOT, TINY
 
 VOCAB = 300
 

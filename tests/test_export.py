@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
+from conftest import load_baseline_ckpt as load_baseline_for_generation
+from conftest import load_codefusion_ckpt as load_for_generation
 from safetensors.torch import load_file
 
 import codefusion
@@ -18,14 +21,10 @@ import sample
 import train
 from codefusion import diagnose, evaluate, export
 from codefusion.baselines.generation import decoding_options, generate_baseline
-from conftest import load_baseline_ckpt as load_baseline_for_generation
 from codefusion.checkpoint import CheckpointError
-from conftest import load_codefusion_ckpt as load_for_generation
-from codefusion.networks.codefusion import parameter_report
 from codefusion.data.examples import encode_utterances
+from codefusion.networks.codefusion import parameter_report
 from codefusion.pretrained import CodeFusionModel, load_model_files
-
-from conftest import TINY
 
 QS = "configs/quickstart.yaml"
 TINY_BASELINE = ["baseline.d_model=32", "baseline.layers=2", "baseline.heads=2", "baseline.d_ff=64",

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 
 import train
 from codefusion.data.examples import encode_utterances
 from codefusion.generation.contract import Generation, Generator
 from codefusion.generation.options import GenerateOptions
 from codefusion.systems import SYSTEMS, load_generator
-from conftest import TINY
 
 BASELINE = ["baseline.d_model=32", "baseline.layers=1", "baseline.heads=2", "baseline.d_ff=64", "baseline.d_kv=16",
             "baseline.num_beams=3", "baseline.num_candidates=3"]

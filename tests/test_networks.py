@@ -4,13 +4,11 @@ from __future__ import annotations
 import math
 
 import torch
+from conftest import TINY
 
-from codefusion.config import load_config
+from codefusion.config import load_config, to_dict
 from codefusion.factory import build_model, build_process
 from codefusion.training.system import CodeFusionSystem
-from codefusion.config import to_dict
-
-from conftest import TINY
 
 VOCAB = 300
 

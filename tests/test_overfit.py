@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY
+from conftest import run_generator as generate
 
 from codefusion.config import load_config, to_dict
 from codefusion.data.datamodule import collate
 from codefusion.data.tokenizer import train_bpe_tokenizer
 from codefusion.generation import decode_code
-from conftest import run_generator as generate
 from codefusion.training.system import CodeFusionSystem
-
-from conftest import TINY
 
 PAIRS = [
     ("highlight values greater than 42", "GreaterThan(42)"),

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
+from conftest import run_generator as generate
 
 import train
 from codefusion.config import PretrainConfig, load_config, to_dict
 from codefusion.data.datamodule import EpochShuffleSampler, PretrainCollator
 from codefusion.data.tokenizer import train_bpe_tokenizer
-from conftest import run_generator as generate
 from codefusion.training.system import CodeFusionSystem
-
-from conftest import TINY
 
 RULES = [f"GreaterThan({i})" for i in range(40)] + [f"AND(TextContains(w{i}),NOT(Blanks()))" for i in range(40)]
 
@@ -78,5 +77,5 @@ def test_pretrain_then_fine_tune(tiny: list[str], tmp_path: Path, capsys: pytest
     out = capsys.readouterr().out
     assert code == 0
     assert f"tokenizer: from {pre / 'checkpoints' / 'last.ckpt'}" in out  # the vocabulary comes with the weights
-    line = next(l for l in out.splitlines() if l.startswith("init_from"))
+    line = next(row for row in out.splitlines() if row.startswith("init_from"))
     assert "missing 0; unexpected 0; shape_mismatch 0" in line

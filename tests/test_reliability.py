@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, TINY
 
 import train
-from conftest import ROOT, TINY
 
 QS = "configs/quickstart.yaml"
 STEPS = 40
@@ -383,7 +383,7 @@ def test_prepare_pretraining_refuses_a_negative_limit(tmp_path: Path) -> None:
     from codefusion.data.benchmarks import DataError
     from codefusion.data.pretraining import prepare_pretraining
 
-    with pytest.raises(DataError, match="--limit must be >= 1"):
+    with pytest.raises(DataError, match="limit must be >= 1"):
         prepare_pretraining(tmp_path, tmp_path / "out", limit=-5)
 
 

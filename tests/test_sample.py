@@ -63,13 +63,14 @@ def test_sample_errors_are_one_line(ckpt: Path, tmp_path: Path, capsys) -> None:
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
+from conftest import ROOT  # noqa: E402
 from conftest import load_codefusion_ckpt as load_for_generation  # noqa: E402
 from conftest import run_generator as generate  # noqa: E402
-from codefusion.networks.codefusion import nearest_tokens  # noqa: E402
+
 from codefusion.generation.records import mbr_scores  # noqa: E402
 from codefusion.generation.trajectory import main as trajectory_main  # noqa: E402
 from codefusion.generation.trajectory import read_trajectories  # noqa: E402
-from conftest import ROOT  # noqa: E402
+from codefusion.networks.codefusion import nearest_tokens  # noqa: E402
 
 
 def _src(tok, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

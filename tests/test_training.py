@@ -81,7 +81,7 @@ def test_init_from_loads_weights_and_reports(tiny: list[str], tmp_path: Path, ca
     code, out, err = run_train([*tiny, "train.max_steps=1", "data.max_code_len=20", f"train.init_from={src}",
                                 f"train.run_dir={tmp_path / 'fine'}"], capsys)
     assert code == 0, err
-    line = next(l for l in out.splitlines() if l.startswith("init_from"))
+    line = next(row for row in out.splitlines() if row.startswith("init_from"))
     assert "(ema weights)" in line and "shape_mismatch 2: decoder.stack.pos, denoiser.stack.pos" in line
     assert "missing 0" in line and "unexpected 0" in line
 

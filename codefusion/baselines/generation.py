@@ -20,9 +20,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from codefusion.baselines.diverse_beam import CausalStepper, Seq2SeqStepper, diverse_beam_search
 from codefusion.baselines.networks import left_pad
 from codefusion.config import Config
+from codefusion.data.tokenizer import upto_first_eos
 from codefusion.diffusion import stable_seed
 from codefusion.generation.contract import Generation, Generator, in_order, rank_order
-from codefusion.data.tokenizer import upto_first_eos
 
 if TYPE_CHECKING:
     from codefusion.pretrained import ModelFiles
@@ -118,7 +118,7 @@ class BaselineGenerator(Generator):
                                  pad_id=tok.pad_token_id, seed=stable_seed(self.seed, indices[0]))
 
 
-def load_baseline(files: "ModelFiles", path: str = "", device: str = "cpu") -> tuple[Config, PreTrainedModel]:
+def load_baseline(files: ModelFiles, path: str = "", device: str = "cpu") -> tuple[Config, PreTrainedModel]:
     """(config, model in eval mode on `device`) from what `load_model_files` returned for a
     baseline checkpoint (the transformers config travels inside it: no hub access).
     CheckpointError naming `path` on any problem."""

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, T5Config, T5ForConditionalGeneration
 
-from codefusion.networks.encoder import EncoderError
 from codefusion.hub import looks_like_hub_id
+from codefusion.networks.encoder import EncoderError
 
 
 def _from_pretrained(cls: type, name_or_path: str, vocab_size: int) -> PreTrainedModel:

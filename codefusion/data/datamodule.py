@@ -9,10 +9,10 @@ on resume from a mid-epoch checkpoint the batches already trained on are skipped
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterator, Optional
-
 import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
 
 import lightning as L
 import torch
@@ -21,8 +21,8 @@ from transformers import PreTrainedTokenizerBase
 
 from codefusion.config import DataConfig, PretrainConfig
 from codefusion.data.examples import DataError, SplitReport, check_rows, read_jsonl, tokenize_split
-from codefusion.data.tokenizer import upto_first_eos
 from codefusion.data.masking import mask_code
+from codefusion.data.tokenizer import upto_first_eos
 
 SPLITS = ("train", "valid", "test")
 
@@ -104,7 +104,7 @@ class PretrainCollator:
     masked (codefusion/data/masking.py)."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, language: str, max_nl_len: int,
-                 cfg: PretrainConfig, seed: int, sampler: "EpochShuffleSampler") -> None:
+                 cfg: PretrainConfig, seed: int, sampler: EpochShuffleSampler) -> None:
         self.tok, self.language, self.max_nl_len, self.cfg, self.seed = tokenizer, language, max_nl_len, cfg, seed
         self.sampler = sampler  # its epoch (set by Lightning) makes every epoch draw new tasks and masks
 

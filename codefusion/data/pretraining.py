@@ -28,12 +28,11 @@ import io
 import json
 import keyword
 import tokenize
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from codefusion.atomic import write_dir_atomic
-
-from codefusion.atomic import write_text_atomic
+from codefusion.atomic import write_dir_atomic, write_text_atomic
 from codefusion.data.benchmarks import FILES, check_splits, read_source_file, write_jsonl
 from codefusion.errors import DataError
 from codefusion.languages.syntax import parse

@@ -20,8 +20,9 @@ import dataclasses
 import json
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from codefusion.atomic import write_text_atomic
 

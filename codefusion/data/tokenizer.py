@@ -11,10 +11,11 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
 from codefusion.errors import UserError
 from codefusion.hub import looks_like_hub_id
 

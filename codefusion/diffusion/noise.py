@@ -9,7 +9,8 @@ candidates generated one at a time, and sharding inputs over devices changes not
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 

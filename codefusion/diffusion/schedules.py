@@ -14,7 +14,7 @@ the discrete betas of a T-step process, so the same schedule behaves the same fo
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -12,13 +12,13 @@
 `python -m codefusion.evaluate predictions=FILE.jsonl` scores a prediction file with all of them.
 """
 
-from codefusion.languages.bash_template import template_accuracy, template_match
 from codefusion.evaluation.codebert import codebertscore
 from codefusion.evaluation.diversity import diversity
 from codefusion.evaluation.exact import exact_match
 from codefusion.evaluation.execution import execution_match
-from codefusion.languages.syntax import syntax_valid
 from codefusion.evaluation.topk import mean_top_k, oracle_top_k, top_1
+from codefusion.languages.bash_template import template_accuracy, template_match
+from codefusion.languages.syntax import syntax_valid
 
 __all__ = [
     "syntax_valid",

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from codefusion.config import parse_dotlist
 from codefusion.atomic import OutputPathError, check_output, write_json_atomic
-from codefusion.languages.names import check_language
+from codefusion.config import parse_dotlist
 from codefusion.errors import UserError, run_cli
+from codefusion.languages.names import check_language
+
 
 @dataclass
 class EvaluateOptions:
@@ -87,7 +88,9 @@ def _main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     from codefusion.evaluation.codebert import DEFAULT_ENCODER
     from codefusion.evaluation.predictions import (
-        PredictionFileError, detect_language, read_predictions,
+        PredictionFileError,
+        detect_language,
+        read_predictions,
     )
     from codefusion.evaluation.report import format_table, score_predictions
 

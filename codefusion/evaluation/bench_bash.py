@@ -27,18 +27,23 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from codefusion.atomic import check_output, write_text_atomic
 from codefusion.config import parse_dotlist
-
+from codefusion.errors import UserError, run_cli
 from codefusion.languages.bash_nl2bash import GRAMMAR_UTILITIES
 from codefusion.languages.bash_template import (
-    MODES, nl2bash_unreadable, read, template, template_accuracy, template_match,
+    MODES,
+    nl2bash_unreadable,
+    read,
+    template,
+    template_accuracy,
+    template_match,
 )
-from codefusion.errors import UserError, run_cli
 
 CANDIDATES = 5
 

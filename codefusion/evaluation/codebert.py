@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import socket
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Callable, Sequence
 from urllib.parse import urlparse
 
 import torch
@@ -38,7 +38,7 @@ def default_scoring_model(language: str) -> str:
     return lang2model[check_language(language)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hub_reachable() -> str | None:
     """None when the hub answers a TCP connect, else the reason it does not."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):

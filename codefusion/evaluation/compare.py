@@ -14,14 +14,15 @@ of different languages are refused. A missing or unusable file: one line on stde
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
-from codefusion.config import parse_dotlist
 from codefusion.atomic import OutputPathError, check_output, write_text_atomic
-from codefusion.languages.names import LANGUAGES
+from codefusion.config import parse_dotlist
 from codefusion.errors import UserError, run_cli
+from codefusion.languages.names import LANGUAGES
 
 DIVERSITY_COLUMNS = [("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"), ("distinct_3", "distinct-3"),
                      ("distinct_4", "distinct-4"), ("embedding_cosine_mean", "embedding cosine mean"),

@@ -18,8 +18,9 @@ Pairwise figures need two candidates and are None for fewer; a distinct-n with n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from itertools import combinations
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 

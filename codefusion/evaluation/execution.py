@@ -15,11 +15,12 @@ A prediction that does not parse or cannot run is a miss, never an exception.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
+from codefusion.evaluation.exact import exact_match
 from codefusion.languages.cf_interpreter import execute
 from codefusion.languages.cf_rules import RuleSyntaxError, parse_rule
-from codefusion.evaluation.exact import exact_match
 
 # Whatever a generated rule does (a 1000-deep NOT(NOT(...)), `Top(1e999)`), it is a miss, not a crash.
 _FAILURES = (ValueError, ArithmeticError, RecursionError, IndexError, TypeError)

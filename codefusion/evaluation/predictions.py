@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefusion.errors import UserError
 from codefusion.languages.bash_flags import FLAG_TYPES
 from codefusion.languages.names import LANGUAGES, check_language
-from codefusion.errors import UserError
 
 
 class PredictionFileError(UserError):

@@ -21,18 +21,23 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from codefusion.languages.bash_template import Mode, template_accuracy, template_match
 from codefusion.evaluation.codebert import (
-    DEFAULT_ENCODER, Encoder, ModelUnavailable, codebertscore, load_encoder,
+    DEFAULT_ENCODER,
+    Encoder,
+    ModelUnavailable,
+    codebertscore,
+    load_encoder,
 )
 from codefusion.evaluation.diversity import CachedEncoder, diversity
 from codefusion.evaluation.exact import exact_match
 from codefusion.evaluation.execution import execution_match_detail
 from codefusion.evaluation.predictions import Prediction
-from codefusion.languages.syntax import syntax_valid
 from codefusion.evaluation.topk import TOP_KS, mean_top_k
+from codefusion.languages.bash_template import Mode, template_accuracy, template_match
+from codefusion.languages.syntax import syntax_valid
 
 PRIMARY = {"python": "codebertscore_f1", "bash": "template_match", "cf": "execution_match"}
 LABELS = {

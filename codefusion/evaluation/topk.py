@@ -8,7 +8,7 @@ has; an input with none scores 0.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 TOP_KS = (1, 3, 5)
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Literal, Optional
 
 import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
+from codefusion.data.tokenizer import upto_first_eos
 from codefusion.diffusion import GaussianDiffusion, RowNoise, check_sampler, check_steps, get_sampler, sample_loop
 from codefusion.diffusion.noise import Noise, randn
-from codefusion.generation.options import OptionsError
 from codefusion.generation.contract import Generation, Generator, TrajectoryPoint, in_order, rank_order
-from codefusion.data.tokenizer import upto_first_eos
+from codefusion.generation.options import OptionsError
 from codefusion.networks.codefusion import CodeFusion, nearest_tokens
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ class CodeFusionSampling(Generator):
         return self.generator(src_ids, src_mask, self.options, noise_keys=indices, seed=self.seed)
 
 
-def load_codefusion(files: "ModelFiles", path: str = "", device: str = "cpu") -> tuple["Config", CodeFusionGenerator]:
+def load_codefusion(files: ModelFiles, path: str = "", device: str = "cpu") -> tuple[Config, CodeFusionGenerator]:
     """(config, `CodeFusionGenerator` in eval mode on `device`) from what `load_model_files`
     returned for a CodeFusion checkpoint; `path` names it in errors."""
     from codefusion.factory import build_model, build_process, load_weights

@@ -37,7 +37,12 @@ from typing import Any, Literal, NamedTuple, get_args
 from tree_sitter import Node
 
 from codefusion.languages.bash_flags import (
-    DIGIT_FLAG, NO_SPLIT, SIGNAL_FLAG, SIGNALS, WRAPPERS, flag_type,
+    DIGIT_FLAG,
+    NO_SPLIT,
+    SIGNAL_FLAG,
+    SIGNALS,
+    WRAPPERS,
+    flag_type,
 )
 from codefusion.languages.bash_nl2bash import NL2BashReading, bag_cosine, unreadable, word_cosine
 from codefusion.languages.bash_reading import ARG, Reading

@@ -35,11 +35,20 @@ import datetime as dt
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from codefusion.languages.cf_rules import (
-    Arg, Call, CellRef, Column, Number, Percent, Text, parse_rule, to_source,
+    Arg,
+    Call,
+    CellRef,
+    Column,
+    Number,
+    Percent,
+    Text,
+    parse_rule,
+    to_source,
 )
 
 

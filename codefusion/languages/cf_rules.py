@@ -71,7 +71,7 @@ class Call:
     """A function application with a canonical `name` (see `FUNCTIONS`)."""
 
     name: str
-    args: tuple["Arg", ...]
+    args: tuple[Arg, ...]
 
 
 Arg = Union[Column, Number, Percent, Text, CellRef, Call]

@@ -8,15 +8,16 @@ CoNaLa) as well as Python 3; docs/evaluation.md gives the share of gold code eac
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
-from tree_sitter import Language as TSLanguage, Parser, Tree
+from tree_sitter import Language as TSLanguage
+from tree_sitter import Parser, Tree
 
 from codefusion.languages.cf_rules import is_valid_rule
 from codefusion.languages.names import check_language
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser(language: str) -> Parser:
     """A tree-sitter parser for `python` or `bash`, built once per process."""
     if language == "python":

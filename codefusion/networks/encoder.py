@@ -5,6 +5,7 @@ import os
 from typing import Optional
 
 from transformers import T5Config, T5EncoderModel
+
 from codefusion.errors import UserError
 from codefusion.hub import looks_like_hub_id
 

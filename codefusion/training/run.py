@@ -23,9 +23,15 @@ from codefusion.generation.contract import decode_code
 from codefusion.generation.records import prediction_record
 from codefusion.precision import autocast, describe, resolve_precision
 from codefusion.pretrained import load_model_files
-from codefusion.training.run_guard import RunGuard, check_run_dir, lock_run_dir, release_run_dir, remove_stale_temporaries
 from codefusion.systems import build_system
 from codefusion.training.progress import StepProgressBar
+from codefusion.training.run_guard import (
+    RunGuard,
+    check_run_dir,
+    lock_run_dir,
+    release_run_dir,
+    remove_stale_temporaries,
+)
 
 # The data module skips the batches already trained on when resuming mid-epoch (see
 # EpochShuffleSampler), which Lightning cannot see; its warning that the resume is unreliable
@@ -123,7 +129,7 @@ def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Cal
     ]
     progress = rank_zero() and os.environ.get("CODEFUSION_PROGRESS", "1") == "1"
     if progress:
-        callbacks.append(StepProgressBar())
+        callbacks.append(StepProgressBar.for_run(cfg.train.max_steps))
     t = cfg.trainer
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,

@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+
 from codefusion.errors import UserError
 
 LOCK_NAME = ".lock"
@@ -200,7 +201,10 @@ class RunGuard(Callback):
         got = self.signum is not None
         if trainer.world_size > 1:
             got = trainer.strategy.reduce_boolean_decision(got, all=False)
-            self.signum = self.signum or signal.SIGTERM if got else None
+            if got and self.signum is None:
+                self.signum = signal.SIGTERM  # another rank's signal
+            # A signal that arrives during the reduce is kept for the next step's decision
+            # (clearing it here lost it: the run went on to max_steps and exited 0).
         return got
 
     def save(self, trainer: L.Trainer, step: int) -> None:

@@ -17,9 +17,9 @@ from codefusion.diffusion.timesteps import UniformTimesteps
 from codefusion.factory import build_model, build_process, build_timestep_sampler
 from codefusion.generation.codefusion import CodeFusionGenerator, SamplingOptions
 from codefusion.generation.contract import Generation, decode_code
-from codefusion.training.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
 from codefusion.networks.codefusion import parameter_report
 from codefusion.training.base import TrainedSystem
+from codefusion.training.losses import decoder_loss, diffusion_loss, quartile_means, token_accuracy, token_ce
 
 
 class CodeFusionSystem(TrainedSystem):

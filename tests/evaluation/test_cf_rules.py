@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from codefusion.languages.cf_rules import (
-    Call, CellRef, Column, Number, Percent, RuleSyntaxError, Text, is_valid_rule, parse_rule,
+    Call,
+    CellRef,
+    Column,
+    Number,
+    Percent,
+    RuleSyntaxError,
+    Text,
+    is_valid_rule,
+    parse_rule,
     to_source,
 )
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from codefusion.evaluation import execution_match
+from codefusion.evaluation.execution import execution_match_detail
 from codefusion.languages.cf_interpreter import RuleRuntimeError, execute, to_cell
 from codefusion.languages.cf_rules import is_valid_rule
-from codefusion.evaluation.execution import execution_match_detail
 
 # A CORNET-style table: the rule applies to the `Value` column by default.
 VALUES = [["Index", "Value", "Count"],
