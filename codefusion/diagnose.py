@@ -147,10 +147,10 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
     except ValueError as e:
         raise DiagnoseError(str(e)) from None
     precision = resolve_precision(opts.precision, "cpu")  # the diagnostic runs on the CPU
-    rows = load_rows(opts, cfg)  # a bad input is one line, before anything else is printed
-    print(f"diagnose: {describe(precision, opts.precision, 'cpu')}", file=sys.stderr)
+    rows = load_rows(opts, cfg)
     ds = tokenize_split(rows, tok, cfg.data.max_nl_len, cfg.data.max_code_len, "truncate",
                         SplitReport("diagnose"), cfg.data.cache_dir)
+    print(f"diagnose: {describe(precision, opts.precision, 'cpu')}", file=sys.stderr)  # after the inputs' errors
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
     exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
     k = opts.num_candidates

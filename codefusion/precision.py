@@ -7,8 +7,8 @@
 `auto` picks bf16 autocast on CUDA GPUs with bf16 (Ampere and later) and on CPUs with bf16
 instructions (AVX512-BF16, or AMX: Cooper Lake, Sapphire Rapids and later Xeons, Zen 4 and
 later), float32 everywhere else: there bf16 autocast is emulated and slower than float32.
-Measured on these machines' CPU (AVX512-BF16), one thread, a paper-size denoiser step runs ~3x
-faster in bf16; speed and quality against float32: docs/results.md ("bf16 and the fewest steps").
+Measured on these machines' CPU (AVX512-BF16), one thread, a paper-size denoiser step runs 2-3x
+faster in bf16 (at the quickstart's size 1.3x); speed and quality against float32: docs/results.md ("bf16 and the fewest steps").
 
 Used by sample.py, `codefusion.diagnose`, the end-of-training evaluation and `codefusion.bench`.
 Training precision is Lightning's `trainer.precision` (32-true | bf16-mixed), set apart.
