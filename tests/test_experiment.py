@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import ROOT, TINY
 
-from codefusion.evaluation.report import score_predictions
 from codefusion.evaluation.predictions import read_predictions
+from codefusion.evaluation.report import score_predictions
 from codefusion.experiment.__main__ import main as experiment_main
 from codefusion.experiment.plan import make_plan
 from codefusion.experiment.schema import ExperimentError, load_experiment
@@ -185,3 +185,135 @@ def test_bad_experiment_files_are_one_line(tmp_path: Path, edit, message: str) -
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     import re
     assert re.search(message, lines[0]), lines[0]
+
+
+def _slurm_experiment(tmp: Path) -> Path:
+    spec = yaml.safe_load(tiny_experiment(tmp).read_text())
+    spec["stages"]["finetune"]["slurm"] = {"gpus": 4, "nodes": 2, "time": 120, "partition": "gpu", "cpus_per_task": 8}
+    spec["stages"]["finetune"]["overrides"] = {"trainer.accelerator": "gpu", "trainer.devices": 4,
+                                               "trainer.num_nodes": 2, "trainer.strategy": "ddp",
+                                               "train.global_batch_size": 64}
+    spec["stages"]["sample"]["slurm"] = {"gpus": 1, "time": 30}
+    path = tmp / "slurm.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_slurm_job_parameters_and_sbatch_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import submitit
+
+    plan = make_plan(load_experiment(_slurm_experiment(tmp_path)), tmp_path / "slurm.yaml", tmp_path / "exp")
+    fine = plan.runs["a-seed0/finetune"]
+    params = job_parameters(plan, fine, ["11"])
+    assert params == {"name": "tiny.a-seed0.finetune", "timeout_min": 120, "nodes": 2, "tasks_per_node": 4,
+                      "gpus_per_node": 4, "cpus_per_task": 8, "slurm_partition": "gpu",
+                      "slurm_additional_parameters": {"dependency": "afterok:11", "kill-on-invalid-dep": "yes"}}
+    sample = job_parameters(plan, plan.runs["a-seed0/sample"], ["12"])
+    assert (sample["nodes"], sample["tasks_per_node"], sample["gpus_per_node"]) == (1, 1, 1)  # one task, one GPU
+    assert job_parameters(plan, plan.runs["a-seed0/pretrain"], [])["slurm_additional_parameters"] == {}
+    # submitit renders them as SLURM reads them (a fake srun on PATH: submitit checks for one)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    executor = submitit.AutoExecutor(folder=tmp_path / "sl", cluster="slurm")
+    executor.update_parameters(**params)
+    script = executor._executor._make_submission_file_text("python -m job", "uid")
+    for line in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--time=120", "--partition=gpu",
+                 "--dependency=afterok:11", "--kill-on-invalid-dep=yes", "--job-name=tiny.a-seed0.finetune"):
+        assert f"#SBATCH {line}\n" in script
+    assert "\nsrun " in script  # one task per GPU, as Lightning's SLURM environment expects
+
+
+def test_slurm_launcher_wires_dependencies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import submitit
+
+    from codefusion.experiment.progress import Progress
+    from codefusion.experiment.slurm import run_slurm
+
+    submitted: list[tuple[str, dict]] = []
+
+    class Job:
+        def __init__(self, n: int) -> None:
+            self.job_id, self.state = str(100 + n), "COMPLETED"
+
+        def done(self) -> bool:
+            return True
+
+        def result(self) -> str:
+            return "ok"
+
+    class Executor:
+        cluster = "slurm"
+
+        def __init__(self, folder: Path, cluster: str | None = None) -> None:
+            self.params: dict = {}
+
+        def update_parameters(self, **kw) -> None:
+            self.params = kw
+
+        def submit(self, job) -> Job:
+            submitted.append((job.run_id, self.params))
+            return Job(len(submitted))
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Executor)
+    plan = make_plan(load_experiment(_slurm_experiment(tmp_path)), tmp_path / "slurm.yaml", tmp_path / "exp")
+    run_slurm(plan, Progress(list(plan.runs), stream=open(os.devnull, "w")), poll_s=0)
+    ids = {run_id: str(101 + i) for i, (run_id, _) in enumerate(submitted)}
+    assert list(ids) == [r.id for r in plan.to_execute()]  # the shared pre-training is submitted once
+    deps = {run_id: p["slurm_additional_parameters"].get("dependency") for run_id, p in submitted}
+    assert deps["a-seed0/pretrain"] is None
+    assert deps["a-seed0/finetune"] == deps["b-seed0/finetune"] == f"afterok:{ids['a-seed0/pretrain']}"
+    assert deps["b-seed0/sample"] == f"afterok:{ids['b-seed0/finetune']}"
+    assert deps["b-seed0/evaluate"] == f"afterok:{ids['b-seed0/sample']}"
+
+
+def test_slurm_multi_gpu_stage_needs_matching_trainer_settings(tmp_path: Path) -> None:
+    from codefusion.experiment.slurm import check_multi_gpu
+
+    spec = yaml.safe_load(_slurm_experiment(tmp_path).read_text())
+    spec["stages"]["finetune"]["overrides"]["trainer.devices"] = 2
+    (tmp_path / "s2.yaml").write_text(yaml.safe_dump(spec))
+    plan = make_plan(load_experiment(tmp_path / "s2.yaml"), tmp_path / "s2.yaml", tmp_path / "exp")
+    with pytest.raises(ExperimentError, match=r"stage 'finetune' asks SLURM for 2 node\(s\) x 4 GPU\(s\); set trainer.devices=4"):
+        check_multi_gpu(plan)
+
+
+def test_submitit_local_executor_runs_the_stages(finished: dict, tmp_path: Path) -> None:
+    """launcher=slurm cluster=local: the same jobs through submitit's local executor, sampling
+    the finished experiment's checkpoint (no training: a steps sweep's shape)."""
+    source = finished["root"] / "tiny" / "a-seed0"
+    spec = {"name": "sweep", "seeds": [0],
+            "stages": {"sample": {"kind": "sample", "overrides": {
+                "ckpt": str(source / "finetune" / "run" / "checkpoints" / "last.ckpt"),
+                "data": str(next((finished["root"] / "tiny" / "data").iterdir())), "limit": 4}},
+                "evaluate": {"kind": "evaluate", "depends_on": ["sample"], "overrides": {"encoder": "none",
+                                                                                         "language": "cf"}}},
+            "variants": {"s2": {"stages": {"sample": {"overrides": {"steps": 2}}}},
+                         "s4": {"stages": {"sample": {"overrides": {"steps": 4}}}}},
+            "plots": [{"x": "steps"}]}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    root = tmp_path / "experiments"
+    done = subprocess.run(command(path, root, "launcher=slurm", "cluster=local"), cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((root / "sweep" / "results.json").read_text())["variants"]
+    for variant in ("s2", "s4"):
+        report = json.loads((root / "sweep" / f"{variant}-seed0" / "evaluate" / "metrics.json").read_text())
+        assert results[variant]["mean"]["primary.top1"] == report["metrics"]["execution_match"]["top1"]
+        assert report["inputs"] == 4
+    assert list((root / "sweep" / "slurm").iterdir())  # submitit's job folders
+    assert (root / "sweep" / "primary_top1_vs_steps.png").exists()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_experiment_is_planned(path: Path, tmp_path: Path) -> None:
+    """Every variant's run configs build (hub models replaced by fresh ones: no network here) and
+    every sample / evaluate argument parses, as before a real run."""
+    spec = load_experiment(path)
+    spec.overrides = {**spec.overrides, "model.encoder_name_or_path": None}
+    plan = make_plan(spec, path, tmp_path)
+    assert plan.to_execute()
+    assert "stage runs" in plan.describe()

@@ -44,6 +44,8 @@ TABLE4: dict[str, dict[str, float]] = {
 TABLE6: dict[str, dict[str, tuple[float, float, float]]] = {
     "CodeFusion": {"python": (5.1, 7.2, 9.0), "bash": (13.5, 15.3, 16.4), "cf": (63.4, 67.6, 69.1)},
 }
+# Figure 6: Python top-1 CodeBERTScore against the number of diffusion steps T (rows "Figure 6 T=<T>").
+FIGURE6: dict[int, float] = {200: 28.7, 400: 48.3, 600: 66.4, 800: 77.1, 1000: 80.5, 1200: 82.7}
 ROWS = sorted({*TABLE1, *TABLE2, *TABLE3, *TABLE4, *TABLE6})
 ALIASES = {"full model": "CodeFusion"}  # Table 4's full model is Table 1's CodeFusion
 
@@ -52,6 +54,8 @@ def paper_numbers(row: str, language: Optional[str], tables: tuple[int, ...] = (
     """Every number the paper gives for `row` in `language`, by column name; {} when none."""
     out: dict[str, float] = {}
     names = {row, ALIASES.get(row, row)}
+    if row.startswith("Figure 6 T=") and language == "python" and int(row.split("=")[1]) in FIGURE6:
+        return {"primary.top1": FIGURE6[int(row.split("=")[1])]}
     for name in names:
         if 4 in tables and name in TABLE4 and language in TABLE4[name]:
             out["primary.top1"] = TABLE4[name][language]

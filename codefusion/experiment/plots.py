@@ -49,6 +49,12 @@ def plot(plan: Plan, rows: dict[str, Any], spec: PlotSpec) -> Optional[Path]:
         ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points], marker="o",
                     capsize=3, label=group)
     primary = next((r["primary"] for r in rows.values() if r.get("primary")), "primary")
+    languages = {r.get("language") for r in rows.values()}
+    if spec.x == "diffusion.num_timesteps" and metric == "primary.top1" and languages == {"python"}:
+        from codefusion.experiment.paper import FIGURE6
+
+        ax.plot(list(FIGURE6), list(FIGURE6.values()), "k--", marker="s", label="paper (Figure 6)")
+        ax.legend()
     ax.set_xlabel(spec.label or spec.x)
     ax.set_ylabel(metric.replace("primary", primary))
     ax.set_title(plan.spec.name)

@@ -81,7 +81,7 @@ class StageJob:
                 if started and started.get("hash") == run.hash:
                     break
                 time.sleep(1)
-        ok, note = execute(self.plan, run, rank_zero=rank == 0)
+        ok, note = execute(self.plan, run, rank_zero=rank == 0, forward_usr2=run.kind in TRAINING_KINDS)
         if not ok:
             raise RuntimeError(f"{run.id}: {note}")
         return note

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -69,8 +70,13 @@ def prepare(plan: Plan, run: StageRun) -> None:
                          run.synthetic["seed"])
 
 
-def execute(plan: Plan, run: StageRun, env: Optional[dict[str, str]] = None, rank_zero: bool = True) -> tuple[bool, str]:
-    """Run the stage's command; (ok, one line: what happened and where the log is)."""
+def execute(plan: Plan, run: StageRun, env: Optional[dict[str, str]] = None, rank_zero: bool = True,
+            forward_usr2: bool = False) -> tuple[bool, str]:
+    """Run the stage's command; (ok, one line: what happened and where the log is).
+
+    forward_usr2 (SLURM jobs, main thread only): submitit has SLURM send SIGUSR2 before the time
+    limit; the command ignores it and gets SIGUSR1 instead, on which train.py saves last.ckpt and
+    requeues the job (the requeued job resumes it)."""
     if rank_zero:
         prepare(plan, run)
     log = run.dir / "log.txt"
@@ -79,7 +85,14 @@ def execute(plan: Plan, run: StageRun, env: Optional[dict[str, str]] = None, ran
     with open(log, "a", encoding="utf-8") as f:
         f.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(run.argv)}\n")
         f.flush()
-        code = subprocess.run(run.argv, stdout=f, stderr=subprocess.STDOUT, env=full_env, stdin=subprocess.DEVNULL).returncode
+        proc = subprocess.Popen(run.argv, stdout=f, stderr=subprocess.STDOUT, env=full_env, stdin=subprocess.DEVNULL,
+                                preexec_fn=_ignore_usr2 if forward_usr2 else None)
+        previous = signal.signal(signal.SIGUSR2, lambda *_: proc.send_signal(signal.SIGUSR1)) if forward_usr2 else None
+        try:
+            code = proc.wait()
+        finally:
+            if forward_usr2:
+                signal.signal(signal.SIGUSR2, previous)
     seconds = time.time() - start
     if code != 0:
         return False, f"exit status {code} after {seconds:.0f} s; log: {log}{last_error(log)}"
@@ -90,6 +103,10 @@ def execute(plan: Plan, run: StageRun, env: Optional[dict[str, str]] = None, ran
                                                   "finished_at": time.time(), "seconds": round(seconds, 1),
                                                   "inputs": inputs(plan, run)})
     return True, f"{seconds:.0f} s"
+
+
+def _ignore_usr2() -> None:
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # an ignored signal stays ignored across exec
 
 
 def last_error(log: Path) -> str:
