@@ -113,7 +113,7 @@ def run_slurm(plan: Plan, progress: Progress, cluster: Optional[str] = None, pol
             after = []
             for dep in run.deps:
                 if dep in jobs and state.get(dep) == "queued":
-                    _finish(plan, progress, state, dep, jobs[dep])
+                    _finish(plan, progress, state, dep, jobs[dep], min(poll_s, 1.0))
             if any(state.get(d) in ("failed", "skipped") for d in run.deps):
                 state[run.id] = "skipped"
                 progress.set(run.id, "skipped", "an upstream run did not finish")
@@ -125,7 +125,7 @@ def run_slurm(plan: Plan, progress: Progress, cluster: Optional[str] = None, pol
         progress.set(run.id, "queued", f"job {jobs[run.id].job_id}; log: {run.dir / 'log.txt'}")
     for run_id, job in jobs.items():
         if state[run_id] == "queued":
-            _finish(plan, progress, state, run_id, job, poll_s)
+            _finish(plan, progress, state, run_id, job, min(poll_s, 1.0) if local else poll_s)
 
 
 def _finish(plan: Plan, progress: Progress, state: dict[str, str], run_id: str, job: Any, poll_s: float = 5.0) -> None:
