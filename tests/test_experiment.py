@@ -145,6 +145,11 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path, capsys: pytest
     assert "7 stage runs (1 shared)" in out and "b-seed0/pretrain: shared with a-seed0/pretrain" in out
     assert "train.init_from=" in out and "steps=3" in out
     assert not (tmp_path / "out").exists()
+    assert experiment_main([str(path), f"root={tmp_path / 'out'}", "dry_run=true", "only=b"]) == 0
+    out = capsys.readouterr().out
+    assert "1 variants x 1 seeds, 4 stage runs (0 shared)" in out and "a-seed0" not in out
+    with pytest.raises(ExperimentError, match=r"only=c: unknown variant 'c' \(the file has a, b\)"):
+        experiment_main([str(path), "dry_run=true", "only=c"])
 
 
 def _bad(tmp: Path, edit) -> Path:
@@ -326,3 +331,26 @@ def test_every_shipped_experiment_is_planned(path: Path, tmp_path: Path) -> None
     plan = make_plan(spec, path, tmp_path)
     assert plan.to_execute()
     assert "stage runs" in plan.describe()
+
+
+def test_failed_stage_is_reported_and_independent_stages_still_run(finished: dict, tmp_path: Path) -> None:
+    source = finished["root"] / "tiny"
+    sample = {"data": str(next((source / "data").iterdir())), "limit": 2, "steps": 2}
+    spec = {"name": "fails", "stages": {"sample": {"kind": "sample", "overrides": sample},
+                                        "evaluate": {"kind": "evaluate", "depends_on": ["sample"],
+                                                     "overrides": {"encoder": "none"}}},
+            "variants": {"bad": {"stages": {"sample": {"overrides": {"ckpt": str(tmp_path / "missing.ckpt")}}}},
+                         "good": {"stages": {"sample": {"overrides": {
+                             "ckpt": str(source / "a-seed0" / "finetune" / "run" / "checkpoints" / "last.ckpt")}}}}}}
+    path = tmp_path / "fails.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    root = tmp_path / "experiments"
+    proc = subprocess.run(command(path, root), cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 1
+    log = root / "fails" / "bad-seed0" / "sample" / "log.txt"
+    assert re.search(rf"failed: bad-seed0/sample: exit status 2 after \d+ s; log: {re.escape(str(log))} \(error: .*missing.ckpt",
+                     proc.stderr), proc.stderr
+    assert "bad-seed0/evaluate  skipped   needs bad-seed0/sample, which did not finish" in proc.stdout
+    assert (root / "fails" / "good-seed0" / "evaluate" / "done.json").exists()  # the independent chain finished
+    assert "No evaluate report yet for: bad." in (root / "fails" / "results.md").read_text()

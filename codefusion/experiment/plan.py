@@ -87,7 +87,7 @@ class Plan:
 
     def describe(self) -> str:
         """The plan as text (dry_run): one line per run and its command."""
-        lines = [f"experiment {self.spec.name}: {len(self.spec.variants)} variants x {len(self.spec.seeds)} seeds, "
+        lines = [f"experiment {self.spec.name}: {len({r.variant for r in self.runs.values()})} variants x {len(self.spec.seeds)} seeds, "
                  f"{len(self.to_execute())} stage runs ({len(self.runs) - len(self.to_execute())} shared) in {self.root}"]
         for run in self.runs.values():
             if run.shared_with:
