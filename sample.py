@@ -49,7 +49,7 @@ def _stop(signum: int, frame: Any) -> None:
 def main(argv: list[str]) -> int:
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return run_cli(generate_all, argv)
+        return run_cli(generate_all, argv, usage=__doc__)
     except Stopped as e:  # every output is written atomically at the end: none exists yet
         print(f"stopped by {e} before the end; nothing written", file=sys.stderr)
         return 128 + signal.Signals[str(e)].value

@@ -30,10 +30,10 @@ from codefusion.training.run_guard import TrainingStopped
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:  # the usage, as a mistake
         print(__doc__)
-        return 0 if argv else 2
-    return run_cli(train, argv)
+        return 2
+    return run_cli(train, argv, usage=__doc__)
 
 
 def train(argv: list[str]) -> int:

@@ -35,13 +35,12 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from codefusion.checkpoint import CheckpointError
 from codefusion.config import Weights, parse_dotlist
 from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokenize_split
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
 from codefusion.edit_distance import normalized_edit_distance
-from codefusion.errors import UserError
+from codefusion.errors import UserError, run_cli
 from codefusion.generation.codefusion import SamplingOptions
 from codefusion.generation.contract import decode_code
 from codefusion.networks.codefusion import nearest_tokens
@@ -274,21 +273,22 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
+def _main(argv: list[str]) -> int:
     from codefusion.atomic import write_json_atomic
 
-    try:
-        opts = parse_options(argv)
-        if opts.out and Path(opts.out).resolve() == Path(opts.ckpt).resolve():
-            raise DiagnoseError("out= is the checkpoint; choose another file")
-        result = run(opts)
-    except (DiagnoseError, CheckpointError, DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    opts = parse_options(argv)
+    if opts.out and Path(opts.out).resolve() == Path(opts.ckpt).resolve():
+        raise DiagnoseError("out= is the checkpoint; choose another file")
+    result = run(opts)
     print(format_report(result))
     if opts.out:
         write_json_atomic(opts.out, result)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`-h/--help/help` prints the usage; a UserError or OSError is one line, status 2."""
+    return run_cli(_main, argv, usage=__doc__)
 
 
 if __name__ == "__main__":
