@@ -198,6 +198,13 @@ class TrainConfig:
     # learned null context instead of E_s (0 builds no null context; `guidance=w` in sample.py
     # needs it). The decoder always reads E_s.
     cond_dropout: float = 0.0
+    # Training on the model's own drafts (ours; the idea of SUNDAE's step-unrolled denoising,
+    # Savinov et al. 2022, for a continuous chain): for this share of the examples x_t is noised
+    # from the denoiser's no-grad one-call x̂0 (from pure noise at t = T-1) instead of from L(y),
+    # the target staying L(y). Sampling hands every step after the first an x_t made from such a
+    # draft; trained only on q_sample(L(y), t), the denoiser never learns to correct one.
+    # Paper: not used (0).
+    draft_prob: float = 0.0
 
 
 @dataclass
@@ -345,6 +352,8 @@ class Config:
             raise ConfigError("data.source=pretrain needs data.data_dir (the out= of data_prep/prepare_pretraining.py)")
         if not 0.0 <= self.train.self_cond_prob <= 1.0 or not 0.0 <= self.train.cond_dropout < 1.0:
             raise ConfigError("train.self_cond_prob must be in [0, 1] and train.cond_dropout in [0, 1)")
+        if not 0.0 <= self.train.draft_prob <= 1.0:
+            raise ConfigError(f"train.draft_prob must be in [0, 1], got {self.train.draft_prob}")
         if self.diffusion.t_power <= 0:
             raise ConfigError(f"diffusion.t_power must be > 0, got {self.diffusion.t_power}")
         if self.model.embed_norm is not None and self.model.embed_norm <= 0:

@@ -1,5 +1,5 @@
 """The options that decide whether the chain matters: self-conditioning, timestep sampling,
-classifier-free guidance, a fixed embedding norm; and the `codefusion.diagnose` report."""
+training on drafts, classifier-free guidance, a fixed embedding norm; and the `codefusion.diagnose` report."""
 from __future__ import annotations
 
 import json
@@ -136,6 +136,63 @@ def test_self_condition_training_pass_uses_its_share_of_rows() -> None:
     calls.clear()
     system.loss_terms(batch)
     assert calls == [4]  # p = 0: no first pass at all
+
+
+# ---- training on drafts -------------------------------------------------------------------------
+def _batch(b: int = 4) -> dict[str, torch.Tensor]:
+    src, mask = src_batch(b)
+    g = torch.Generator().manual_seed(3)
+    return {"src_ids": src, "src_mask": mask, "code_ids": torch.randint(0, VOCAB, (b, 24), generator=g),
+            "code_mask": torch.ones(b, 24, dtype=torch.bool)}
+
+
+@pytest.mark.parametrize("parameterization", ["x0", "eps"])
+def test_draft_rows_are_noised_from_the_one_call_estimate_with_l_y_the_target(parameterization: str, monkeypatch) -> None:
+    cfg = load_config([], [*TINY, "model.dropout=0.0", "train.draft_prob=1.0", f"diffusion.parameterization={parameterization}"])
+    system = CodeFusionSystem(to_dict(cfg), VOCAB)
+    torch.nn.init.normal_(system.model.denoiser.stack.proj_out.weight, std=0.2)
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    forward = system.model.denoiser.forward
+    monkeypatch.setattr(system.model.denoiser, "forward",
+                        lambda x_t, t, *a, **k: calls.append((x_t, t)) or forward(x_t, t, *a, **k))
+    seen: dict[str, torch.Tensor] = {}
+    q_sample = system.process.q_sample
+    monkeypatch.setattr(system.process, "q_sample", lambda x0, t, eps: seen.update(x_in=x0, eps=eps) or q_sample(x0, t, eps))
+    batch = _batch()
+    terms = system.loss_terms(batch, generator=torch.Generator().manual_seed(0))
+    (draft_in, draft_t), (x_t, t) = calls  # p = 1: a no-grad pass from pure noise at T-1 on every row, then the real one
+    assert bool((draft_t == cfg.diffusion.num_timesteps - 1).all())
+    e_s = system.model.encode(batch["src_ids"], batch["src_mask"])
+    with torch.no_grad():
+        draft = system.process.pred_x0(forward(draft_in, draft_t, e_s, batch["src_mask"]), draft_in, draft_t)
+    x0 = system.model.embed(batch["code_ids"])
+    assert torch.allclose(seen["x_in"], draft, atol=1e-6) and not torch.allclose(seen["x_in"], x0, atol=1e-2)
+    assert torch.allclose(x_t, system.process.q_sample(draft, t, seen["eps"]), atol=1e-6)
+    # the target recovers L(y), not the draft: a perfect x0-predictor outputs L(y); a perfect
+    # eps-predictor outputs the eps that maps x_t back to L(y)
+    perfect = x0 if parameterization == "x0" else system.process.eps_from_pred_x0(x_t, t, x0)
+    assert torch.allclose(system.process.pred_x0(perfect, x_t, t), x0, atol=1e-2)  # float32 at t ~ T: 1/sqrt(ᾱ) ~ 1,600
+    assert float(terms["diffusion"].detach().mean()) > 0
+
+
+def test_draft_prob_zero_keeps_the_old_draws_and_its_share_is_per_row() -> None:
+    system = CodeFusionSystem(to_dict(load_config([], [*TINY])), VOCAB)
+    torch.manual_seed(0)
+    drafting = CodeFusionSystem(to_dict(load_config([], [*TINY, "train.draft_prob=0.0"])), VOCAB)
+    drafting.load_state_dict(system.state_dict())
+    a = system.loss_terms(_batch(), generator=torch.Generator().manual_seed(0))
+    b = drafting.loss_terms(_batch(), generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a[k], b[k]) for k in ("diffusion", "decoder", "ce", "t"))
+    x0, context = torch.randn(64, 5, drafting.cfg.model.embed_dim), torch.randn(64, 7, drafting.cfg.model.encoder_d_model)
+    drafting.cfg.train.draft_prob = 0.5
+    out = drafting._drafts(x0, context, torch.ones(64, 7, dtype=torch.bool), torch.Generator().manual_seed(0))
+    kept = (out == x0).all(-1).all(-1)
+    assert 15 < int((~kept).sum()) < 49  # about half the rows are drafts
+
+
+def test_draft_prob_is_validated() -> None:
+    with pytest.raises(ConfigError, match="train.draft_prob"):
+        load_config([], [*TINY, "train.draft_prob=1.5"])
 
 
 # ---- classifier-free guidance -------------------------------------------------------------------

@@ -60,8 +60,10 @@ class CodeFusionSystem(TrainedSystem):
         x0 = model.embed(y)  # (B, n, d)
         t, weight = (t_sampler or self.t_sampler).sample(b, device, generator)  # (B,), (B,)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x_t = process.q_sample(x0, t, eps)
         context, context_mask = self._denoiser_context(e_s, src_mask, generator)
+        drafted = self._drafts(x0, context, context_mask, generator)
+        x_t = process.q_sample(x0 if drafted is None else drafted, t, eps)
+        target = process.training_target(x0, eps if drafted is None else process.eps_from_pred_x0(x_t, t, x0))
         self_cond = self._self_condition(x_t, t, context, context_mask, generator)
         out = model.denoiser(x_t, t, context, context_mask, self_cond=self_cond)  # eps_hat or x0_hat
         pred_x0 = process.pred_x0(out, x_t, t)
@@ -69,7 +71,7 @@ class CodeFusionSystem(TrainedSystem):
             pred_x0 = pred_x0.detach()
         d_s, logits = model.decode(pred_x0, e_s, src_mask)  # the decoder always reads the utterance
         return {
-            "diffusion": diffusion_loss(out, process.training_target(x0, eps), loss_mask),
+            "diffusion": diffusion_loss(out, target, loss_mask),
             "decoder": decoder_loss(d_s, x0, loss_mask),
             "ce": token_ce(logits, y, loss_mask),
             "token_acc": token_accuracy(logits.detach(), y, y_mask),
@@ -88,6 +90,25 @@ class CodeFusionSystem(TrainedSystem):
         null, _ = self.model.denoiser.null_context_like(e_s)  # (B, 1, D)
         context = torch.where(drop[:, None, None], null.expand_as(e_s), e_s)
         return context, src_mask | drop[:, None]  # a dropped row attends to S copies of the null token
+
+    def _drafts(self, x0: Tensor, context: Tensor, context_mask: Tensor,
+                generator: Optional[torch.Generator]) -> Optional[Tensor]:
+        """`train.draft_prob`: x0 (B, n, d) with a share of its rows replaced by the denoiser's
+        no-grad one-call x̂0 from pure noise at t = T-1 (the draft the sampling chain starts
+        from); None when the share is 0 (no random draw, so such runs keep their old draws)."""
+        p = self.cfg.train.draft_prob
+        if p <= 0:
+            return None
+        use = torch.rand(x0.shape[0], generator=generator, device=x0.device) < p  # (B,)
+        rows = use.nonzero().squeeze(-1)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        out = x0.detach().clone()
+        if rows.numel():
+            t_last = torch.full((rows.numel(),), self.process.num_timesteps - 1, device=x0.device, dtype=torch.long)
+            with torch.no_grad():
+                first = self.model.denoiser(noise[rows], t_last, context[rows], context_mask[rows])
+                out[rows] = self.process.pred_x0(first, noise[rows], t_last).to(out.dtype)
+        return torch.where(use[:, None, None], out, x0)
 
     def _self_condition(self, x_t: Tensor, t: Tensor, context: Tensor, context_mask: Tensor,
                         generator: Optional[torch.Generator]) -> Optional[Tensor]:
