@@ -468,7 +468,7 @@ def load_config(yaml_files: list[str] | tuple[str, ...] = (), overrides: list[st
         try:
             merged = OmegaConf.merge(merged, OmegaConf.load(path))
         except OmegaConfBaseException as e:
-            raise ConfigError(f"{path}: {_omegaconf_message(e)}") from None
+            raise ConfigError(f"{path}: {omegaconf_message(e)}") from None
         except Exception as e:  # YAML syntax errors
             raise ConfigError(f"{path}: cannot parse YAML ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     for item in overrides:
@@ -477,7 +477,7 @@ def load_config(yaml_files: list[str] | tuple[str, ...] = (), overrides: list[st
     try:
         merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as e:
-        raise ConfigError(f"command line: {_omegaconf_message(e)}") from None
+        raise ConfigError(f"command line: {omegaconf_message(e)}") from None
     cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     cfg.validate()
     return cfg
@@ -494,11 +494,11 @@ def parse_dotlist(schema: type, argv: list[str], error: type[Exception] = Config
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
     except OmegaConfBaseException as e:
-        raise error(_omegaconf_message(e).replace("config key", "key")) from None
+        raise error(omegaconf_message(e).replace("config key", "key")) from None
     return OmegaConf.to_object(merged)
 
 
-def _omegaconf_message(e: OmegaConfBaseException) -> str:
+def omegaconf_message(e: OmegaConfBaseException) -> str:
     key = getattr(e, "full_key", None)
     first = str(e).splitlines()[0]
     if "Key '" in first and "not in" in first:
@@ -521,7 +521,7 @@ def from_dict(d: dict[str, Any]) -> Config:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(d))
     except OmegaConfBaseException as e:
-        raise ConfigError(f"saved config: {_omegaconf_message(e)}") from None
+        raise ConfigError(f"saved config: {omegaconf_message(e)}") from None
     cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     cfg.validate()
     return cfg

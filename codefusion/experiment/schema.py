@@ -27,7 +27,7 @@ from typing import Any, Literal, Optional
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from codefusion.config import _omegaconf_message
+from codefusion.config import omegaconf_message
 from codefusion.errors import UserError
 
 Kind = Literal["pretrain", "train", "sample", "evaluate"]
@@ -124,7 +124,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         merged = OmegaConf.merge(OmegaConf.structured(ExperimentSpec), raw)
         spec: ExperimentSpec = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as e:
-        raise ExperimentError(f"{path}: {_omegaconf_message(e).replace('config key', 'key')}") from None
+        raise ExperimentError(f"{path}: {omegaconf_message(e).replace('config key', 'key')}") from None
     if not spec.variants:
         spec.variants = {"base": VariantSpec()}
     check(spec, path)
