@@ -262,7 +262,7 @@ def test_paper_choices_overlay_restores_the_paper() -> None:
         cfg = load_config([str(ROOT / "configs" / base), str(ROOT / "configs" / "ablations" / "paper_choices.yaml")])
         assert cfg.diffusion.parameterization == "eps" and cfg.diffusion.t_sampling == "uniform"
         assert not cfg.model.self_condition and cfg.model.embed_norm is None
-        assert cfg.train.cond_dropout == 0.0 and cfg.eval.guidance == 1.0
+        assert cfg.train.cond_dropout == 0.0 and cfg.train.draft_prob == 0.0 and cfg.eval.guidance == 1.0
 
 
 # ---- the diagnostic -----------------------------------------------------------------------------
