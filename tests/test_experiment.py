@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ from codefusion.errors import run_cli
 from codefusion.evaluation.predictions import read_predictions
 from codefusion.evaluation.report import score_predictions
 from codefusion.experiment.__main__ import main as experiment_main
-from codefusion.experiment.plan import make_plan
+from codefusion.experiment.plan import changed_from, make_plan
 from codefusion.experiment.schema import ExperimentError, load_experiment
 from codefusion.experiment.slurm import job_parameters
 
@@ -354,3 +355,21 @@ def test_failed_stage_is_reported_and_independent_stages_still_run(finished: dic
     assert re.search(r"bad-seed0/evaluate +skipped +needs bad-seed0/sample, which did not finish", proc.stdout)
     assert (root / "fails" / "good-seed0" / "evaluate" / "done.json").exists()  # the independent chain finished
     assert "No evaluate report yet for: bad." in (root / "fails" / "results.md").read_text()
+
+
+def test_a_key_at_its_default_is_not_part_of_a_training_hash(tmp_path: Path) -> None:
+    """A config key a newer version of the code adds (its default keeps the old behaviour) must
+    not clear finished runs: a training's hash covers only the values that differ from the schema
+    defaults. Setting a key to its default is the same thing, seen from the plan."""
+    path = tiny_experiment(tmp_path)
+
+    def pretrain_hash(**extra: Any) -> str:
+        spec = load_experiment(path)
+        spec.overrides = {**spec.overrides, **extra}
+        return make_plan(spec, path, tmp_path / "experiments").runs["a-seed0/pretrain"].hash
+
+    plain = pretrain_hash()
+    assert pretrain_hash(**{"train.draft_prob": 0.0, "model.self_condition": False}) == plain
+    assert pretrain_hash(**{"train.draft_prob": 0.5}) != plain
+    assert changed_from({"a": {"b": 1, "c": 2}, "d": 3, "new": 0}, {"a": {"b": 1, "c": 0}, "d": 3}) == \
+        {"a": {"c": 2}, "new": 0}  # a key the defaults do not know is kept

@@ -6,7 +6,10 @@ so an override of an unknown key is one line), every sample stage's arguments go
 sample.py's parser and every evaluate stage's through codefusion.evaluate's. Each run has a hash of
 what it computes (its resolved config or arguments and its upstream hashes, not its own paths):
 two variants whose stage computes the same thing share one run (a decoding variant reuses the
-training), and a changed hash re-runs the stage and everything downstream.
+training), and a changed hash re-runs the stage and everything downstream. A training's hash
+covers the values of its resolved config that differ from the schema's defaults, so a config key
+added by a newer version of the code (whose default keeps the old behaviour, this project's rule)
+leaves finished runs up to date instead of clearing them.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from codefusion.config import ConfigError, load_config, to_dict
+from codefusion.config import Config, ConfigError, load_config, to_dict
 from codefusion.experiment.schema import (
     TRAINING_KINDS,
     ExperimentError,
@@ -175,6 +178,20 @@ def _files(names: list[str], where: str) -> list[str]:
     return out
 
 
+def changed_from(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a nested config dict that differ from `defaults` (keys unknown to it kept)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        default = defaults.get(key, object())
+        if isinstance(value, dict) and isinstance(default, dict):
+            inner = changed_from(value, default)
+            if inner:
+                out[key] = inner
+        elif value != default:
+            out[key] = value
+    return out
+
+
 def digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -203,6 +220,7 @@ def _build(spec: ExperimentSpec, base: Path, vname: str, variant: VariantSpec, s
             config["train"]["init_from"] = planned["train.init_from"]
         identity = to_dict(cfg)
         identity["train"] = {k: v for k, v in identity["train"].items() if f"train.{k}" not in PLANNED_KEYS}
+        identity = changed_from(identity, to_dict(Config()))
         argv = [sys.executable, str(PROJECT / "train.py"), *files, *dotlist({**overrides, **planned})]
         return StageRun(**common, argv=argv, config=config, language=cfg.data.language,
                         hash=digest({"kind": stage.kind, "config": identity, "upstream": up_hashes}))
