@@ -103,6 +103,7 @@ def load_rows(opts: DiagnoseOptions, cfg: Any) -> list[dict[str, Any]]:
         if opts.split not in ("train", "valid", "test"):
             raise DiagnoseError(f"split={opts.split} must be train, valid or test")
         rows = load_split_rows(cfg.data, opts.split, report, cfg.pretrain.valid_size)
+    report.kept = len(rows)
     if report.malformed:
         print(f"diagnose: {report.line()}", file=sys.stderr)
     rows = rows[: opts.limit] if opts.limit else rows

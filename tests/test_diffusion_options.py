@@ -297,6 +297,15 @@ def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert torch.load(sc_ckpt, weights_only=True)["t_sampler"]["counts"].sum() > 0
 
 
+def test_diagnose_counts_skipped_rows(sc_ckpt: Path, tmp_path: Path, capsys) -> None:
+    rows = [{"nl": "highlight cells greater than 4", "code": "GreaterThan(4)"}, {"nl": "x", "code": ""},
+            {"nl": "color cells below 7", "code": "LessThan(7)"}]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert diagnose.main([f"ckpt={sc_ckpt}", f"input={data}", "num_candidates=2", "steps=3"]) == 0
+    assert "3 rows, 2 kept; malformed skipped: 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("arg, needle", [
     ("limit=-1", "limit"), ("bogus=1", "bogus"), ("steps=100000", "steps"), ("input=/nonexistent.jsonl", "not found"),
     ("num_candidates=0", "num_candidates"),
