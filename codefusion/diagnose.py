@@ -18,8 +18,12 @@ stdout only), for the same inputs:
 - `diversity` over the k candidates: the share of inputs whose k candidates are all the same
   program, distinct-1..4 (code tokens) and the mean pairwise normalised edit distance of their
   characters (`codefusion.evaluate`'s Table 2 measures it on code tokens: the figures differ);
-- `trajectory`: mean normalised edit distance to the reference of the decoded x̂0 after 10%,
-  25%, 50% and 100% of the steps, over every (input, candidate).
+- `trajectory`: the decoded x̂0 after 10%, 25%, 50% and 100% of the steps, over every (input,
+  candidate): its mean normalised edit distance to the reference (`trajectory_edit_distance`);
+  reference-free, its mean edit distance to that candidate's own final program
+  (`trajectory_to_final`) and the share already equal to it (`trajectory_settled`), which show
+  when a chain commits even where it commits to another right program than the reference; and
+  its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`).
 
 Exact match compares decoded code with the reference decoded from its (length-n) tokens, as
 train.py's held-out evaluation does. Every draw comes from (seed, input index, candidate)
@@ -153,6 +157,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
     print(f"diagnose: {describe(precision, opts.precision, 'cpu')}", file=sys.stderr)  # after the inputs' errors
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
     exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
+    to_final, settled, traj_exact, traj_execution = Tally(), Tally(), Tally(), Tally()
     k = opts.num_candidates
     for start in range(0, len(rows), opts.batch_size):
         idx = list(range(start, min(start + opts.batch_size, len(rows))))
@@ -172,18 +177,28 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
             diversity.add("identical", [float(len(set(codes)) == 1)])
             for key, value in candidate_diversity(codes).items():
                 diversity.add(key, [value])
+        pairs = [(j, c) for j in range(len(idx)) for c in range(k)]
+        final = gen.trajectory[-1]
+        finals = [decode_code(tok, final.tokens[j, c].tolist()) for j, c in pairs]
         for frac in TRAJECTORY_FRACTIONS:
             point = nearest_point(gen.trajectory, frac * steps)
-            traj.add(f"{frac:g}", [normalized_edit_distance(decode_code(tok, point.tokens[j, c].tolist()), refs[j])
-                                   for j in range(len(idx)) for c in range(k)])
+            codes = [decode_code(tok, point.tokens[j, c].tolist()) for j, c in pairs]
+            key = f"{frac:g}"
+            traj.add(key, [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)])
+            to_final.add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
+            settled.add(key, [float(code == end) for code, end in zip(codes, finals)])
+            score(traj_exact, traj_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
     result = {
         "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
         "guidance": guidance, "num_timesteps": T, "seed": opts.seed, "precision": precision,
         "exact_match": exact.means(), "q_sample_t": ts,
         "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
+        "trajectory_to_final": to_final.means(), "trajectory_settled": settled.means(),
+        "trajectory_exact_match": traj_exact.means(),
     }
     if execution.hits:
         result["execution_match"] = execution.means()
+        result["trajectory_execution_match"] = traj_execution.means()
     c, o = result["exact_match"]["chain"], result["exact_match"]["one_call"]
     result["chain_minus_one_call"] = c - o
     return result
@@ -271,6 +286,15 @@ def format_report(r: dict[str, Any]) -> str:
                  + f"; mean pairwise edit distance {d.get('edit_distance', 0):.2f}")
     lines.append("trajectory edit distance to the reference: "
                  + ", ".join(f"{float(f):.0%} of steps {v:.3f}" for f, v in r["trajectory_edit_distance"].items()))
+    fracs = " / ".join(f"{float(f):.0%}" for f in r["trajectory_to_final"])
+
+    def row(key: str, fmt: str) -> str:
+        return " / ".join(format(v, fmt) for v in r[key].values())
+
+    lines.append(f"trajectory at {fracs} of steps: edit distance to its own final program "
+                 f"{row('trajectory_to_final', '.3f')}; already the final program {row('trajectory_settled', '.0%')}; "
+                 f"exact match {row('trajectory_exact_match', '.1%')}"
+                 + (f"; execution match {row('trajectory_execution_match', '.1%')}" if "trajectory_execution_match" in r else ""))
     return "\n".join(lines)
 
 

@@ -287,7 +287,13 @@ def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert len([k for k in em if k.startswith("q_sample_t")]) == len(r["q_sample_t"]) > 3
     assert all(0.0 <= v <= 1.0 for v in em.values()) and em["chain_top3"] >= em["chain"]
     assert set(r["execution_match"]) == set(em)  # synthetic CF rows carry tables
-    assert set(r["trajectory_edit_distance"]) == {"0.1", "0.25", "0.5", "1"}
+    fracs = {"0.1", "0.25", "0.5", "1"}
+    assert set(r["trajectory_edit_distance"]) == fracs
+    for key in ("trajectory_to_final", "trajectory_settled", "trajectory_exact_match", "trajectory_execution_match"):
+        assert set(r[key]) == fracs and all(0.0 <= v <= 1.0 for v in r[key].values())
+    # At 100% of the steps each candidate is its own final program, and its match is the candidates'.
+    assert r["trajectory_to_final"]["1"] == 0.0 and r["trajectory_settled"]["1"] == 1.0
+    assert "already the final program" in text
     assert 0.0 <= r["diversity"]["identical"] <= 1.0 and 0.0 <= r["diversity"]["edit_distance"] <= 1.0
     # Same seed, other batch size: the same report (per-(input, candidate) noise streams).
     again = tmp_path / "again.json"
