@@ -84,6 +84,13 @@ def test_init_from_loads_weights_and_reports(tiny: list[str], tmp_path: Path, ca
     line = next(row for row in out.splitlines() if row.startswith("init_from"))
     assert "(ema weights)" in line and "shape_mismatch 2: decoder.stack.pos, denoiser.stack.pos" in line
     assert "missing 0" in line and "unexpected 0" in line
+    assert "init_from warning" not in out  # same embedding norm and parameterization: nothing to warn about
+    # Same shapes, another embedding norm: the weights load, with a one-line warning naming the key.
+    code, out, err = run_train([*tiny, "train.max_steps=1", "model.embed_norm=3.5", f"train.init_from={src}",
+                                f"train.run_dir={tmp_path / 'fine2'}"], capsys)
+    assert code == 0, err
+    warn = [row for row in out.splitlines() if row.startswith("init_from warning")]
+    assert len(warn) == 1 and "(this run: 3.5)" in warn[0] and "model.embed_norm=" in warn[0]
 
 
 def test_bf16_mixed_precision_updates_the_weights(tiny: list[str], tmp_path: Path, capsys) -> None:

@@ -95,7 +95,8 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
     """Load another run's weights (EMA or raw) into `system` from its .ckpt or exported directory,
     tolerating a different head/vocab: returns and prints what was loaded, missing, unexpected and
     skipped for a shape mismatch."""
-    source = load_model_files(path, which).weights
+    files = load_model_files(path, which)
+    source = files.weights
     own = system.model.state_dict()  # includes aliases of tied weights (head = embedding ...)
     unique = [n for n, _ in system.model.named_parameters()] + [n for n, _ in system.model.named_buffers()]
     loadable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
@@ -109,7 +110,26 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
     system.ema = type(system.ema)(system.model, system.cfg.optim.ema_decay)  # restart EMA from them
     say(f"init_from {path} ({which} weights): loaded {len(report['loaded'])} tensors; "
         + "; ".join(f"{k} {len(v)}{': ' + ', '.join(v[:5]) if v else ''}" for k, v in report.items() if k != "loaded"))
+    if files.kind == "codefusion" and (changed := meaning_changes(files.config, system.cfg)):
+        say(f"init_from warning: {path} was trained with {', '.join(changed)}; its weights load, but "
+            "mean something else under this run's choices (set them to match to continue that model)")
     return report
+
+
+# Config choices under which the same-shaped CodeFusion weights mean something else: the scale of
+# x0 = L(y), what the denoiser predicts, the noise levels it was trained on.
+MEANING_KEYS = ("model.embed_norm", "diffusion.parameterization", "diffusion.schedule", "diffusion.num_timesteps")
+
+
+def meaning_changes(source: Config, target: Config) -> list[str]:
+    """`key=source value (this run: target value)` for every MEANING_KEYS entry that differs."""
+    out = []
+    for key in MEANING_KEYS:
+        section, name = key.split(".")
+        a, b = getattr(getattr(source, section), name), getattr(getattr(target, section), name)
+        if a != b:
+            out.append(f"{key}={a} (this run: {b})")
+    return out
 
 
 def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
