@@ -291,8 +291,10 @@ def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert set(r["trajectory_edit_distance"]) == fracs
     for key in ("trajectory_to_final", "trajectory_settled", "trajectory_exact_match", "trajectory_execution_match"):
         assert set(r[key]) == fracs and all(0.0 <= v <= 1.0 for v in r[key].values())
-    # At 100% of the steps each candidate is its own final program, and its match is the candidates'.
+    # At 100% of the steps each candidate is its own final program, and its mean exact match over
+    # the k candidates cannot exceed the oracle top-k's.
     assert r["trajectory_to_final"]["1"] == 0.0 and r["trajectory_settled"]["1"] == 1.0
+    assert r["trajectory_exact_match"]["1"] <= em["chain_top3"]
     assert "already the final program" in text
     assert 0.0 <= r["diversity"]["identical"] <= 1.0 and 0.0 <= r["diversity"]["edit_distance"] <= 1.0
     # Same seed, other batch size: the same report (per-(input, candidate) noise streams).

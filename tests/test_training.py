@@ -90,7 +90,7 @@ def test_init_from_loads_weights_and_reports(tiny: list[str], tmp_path: Path, ca
                                 f"train.run_dir={tmp_path / 'fine2'}"], capsys)
     assert code == 0, err
     warn = [row for row in out.splitlines() if row.startswith("init_from warning")]
-    assert len(warn) == 1 and "(this run: 3.5)" in warn[0] and "model.embed_norm=" in warn[0]
+    assert len(warn) == 1 and "model.embed_norm=3.5 (source: " in warn[0] and "parameterization" not in warn[0]
 
 
 def test_bf16_mixed_precision_updates_the_weights(tiny: list[str], tmp_path: Path, capsys) -> None:

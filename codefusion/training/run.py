@@ -110,8 +110,8 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
     system.ema = type(system.ema)(system.model, system.cfg.optim.ema_decay)  # restart EMA from them
     say(f"init_from {path} ({which} weights): loaded {len(report['loaded'])} tensors; "
         + "; ".join(f"{k} {len(v)}{': ' + ', '.join(v[:5]) if v else ''}" for k, v in report.items() if k != "loaded"))
-    if files.kind == "codefusion" and (changed := meaning_changes(files.config, system.cfg)):
-        say(f"init_from warning: {path} was trained with {', '.join(changed)}; its weights load, but "
+    if files.kind == "codefusion" and (changed := config_differences(system.cfg, files.config, MEANING_KEYS, "source")):
+        say(f"init_from warning: this run differs from {path} in {'; '.join(changed)}; the weights load, but "
             "mean something else under this run's choices (set them to match to continue that model)")
     return report
 
@@ -119,17 +119,6 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
 # Config choices under which the same-shaped CodeFusion weights mean something else: the scale of
 # x0 = L(y), what the denoiser predicts, the noise levels it was trained on.
 MEANING_KEYS = ("model.embed_norm", "diffusion.parameterization", "diffusion.schedule", "diffusion.num_timesteps")
-
-
-def meaning_changes(source: Config, target: Config) -> list[str]:
-    """`key=source value (this run: target value)` for every MEANING_KEYS entry that differs."""
-    out = []
-    for key in MEANING_KEYS:
-        section, name = key.split(".")
-        a, b = getattr(getattr(source, section), name), getattr(getattr(target, section), name)
-        if a != b:
-            out.append(f"{key}={a} (this run: {b})")
-    return out
 
 
 def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
@@ -217,12 +206,18 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def config_differences(cfg: Config, other: Config, keys: tuple[str, ...], label: str) -> list[str]:
+    """`key=value (label: other's value)` for every setting under `keys` (a key or a section;
+    dropout aside) where `cfg` differs from `other`."""
+    now, saved = _flat(to_dict(cfg)), _flat(to_dict(other))
+    picked = [k for k in now if any(k == r or k.startswith(r + ".") for r in keys) and not k.endswith("dropout")]
+    return [f"{k}={now[k]!r} ({label}: {saved.get(k)!r})" for k in picked if now[k] != saved.get(k)]
+
+
 def check_resume_config(cfg: Config, ckpt: dict[str, Any], path: str) -> None:
     """ConfigError naming every RESUME_KEYS setting that differs from the checkpoint's."""
-    saved = _flat(to_dict(from_dict(ckpt.get("hyper_parameters", {}).get("config", {}))))
-    now = _flat(to_dict(cfg))
-    keys = [k for k in now if any(k == r or k.startswith(r + ".") for r in RESUME_KEYS) and not k.endswith("dropout")]
-    diff = [f"{k}={now[k]!r} (checkpoint: {saved.get(k)!r})" for k in keys if now[k] != saved.get(k)]
+    saved = from_dict(ckpt.get("hyper_parameters", {}).get("config", {}))
+    diff = config_differences(cfg, saved, RESUME_KEYS, "checkpoint")
     if diff:
         raise ConfigError(f"train.ckpt_path={path} was trained with other settings: {'; '.join(diff)}; "
                           "use the checkpoint's config.yaml, or train.init_from to start a different model from it")
