@@ -66,6 +66,9 @@ class TokenizerConfig:
     # When name_or_path is null: train a byte-level BPE of this size on the training split
     # (the quickstart's way to need no file outside the project).
     train_vocab_size: int = 2000
+    # For that trained BPE: a run of spaces is its own token, so a word copied from the utterance
+    # into the code is one token in both (GPT-2's and CodeT5's rule glue the space to the word).
+    isolate_spaces: bool = False
 
 
 @dataclass
@@ -404,6 +407,9 @@ class Config:
 
             # A byte-level BPE holds the 256 bytes and the special tokens before its first merge.
             at_least["tokenizer.train_vocab_size"] = (self.tokenizer.train_vocab_size, 256 + len(SPECIAL_TOKENS) + 1)
+        elif self.tokenizer.isolate_spaces:
+            raise ConfigError(f"tokenizer.isolate_spaces applies to the BPE a run trains (tokenizer.name_or_path: null), "
+                              f"not to the named tokenizer {self.tokenizer.name_or_path}; drop one of the two")
         for key, (value, low) in at_least.items():
             if value < low:
                 raise ConfigError(f"{key} must be >= {low}, got {value}")

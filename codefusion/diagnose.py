@@ -14,7 +14,10 @@ stdout only), for the same inputs:
   place of x̂0), `zeros`, and `truth` (the true L(y): the decoder's ceiling); and `grounding`
   (the chain's x̂0 snapped to the nearest vocabulary embedding, no D/H);
 - `q_sample`: one denoiser call from q_sample(L(y), t) for several t (how much signal each noise
-  level needs to recover the program);
+  level needs to recover the program); and, per code token (up to the first </s>), how often the
+  denoiser's x̂0 snaps to the right embedding against x_t itself (x_t / sqrt(ᾱ_t) snapped, no
+  network): `q_sample_token_accuracy`. A denoiser below x_t at small t ignores what x_t says and
+  writes what the utterance alone suggests (on a small training set: a memorised program);
 - `diversity` over the k candidates: the share of inputs whose k candidates are all the same
   program, distinct-1..4 (code tokens) and the mean pairwise normalised edit distance of their
   characters (`codefusion.evaluate`'s Table 2 measures it on code tokens: the figures differ);
@@ -41,6 +44,7 @@ from torch import Tensor
 
 from codefusion.config import Weights, parse_dotlist
 from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokenize_split
+from codefusion.data.tokenizer import upto_first_eos
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
 from codefusion.edit_distance import normalized_edit_distance
@@ -158,6 +162,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
     exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
     to_final, settled, traj_exact, traj_execution = Tally(), Tally(), Tally(), Tally()
+    token_acc = Tally()  # mean over inputs of the per-input share of code tokens right
     k = opts.num_candidates
     for start in range(0, len(rows), opts.batch_size):
         idx = list(range(start, min(start + opts.batch_size, len(rows))))
@@ -167,6 +172,10 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         with autocast(precision, "cpu"):
             gen = generator(src, mask, options, noise_keys=idx, seed=opts.seed)
             decodings = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
+        code_mask = upto_first_eos(y, tok.eos_token_id)
+        for name in [n for n in decodings if n.startswith("snap_")]:  # per-token, not programs
+            hits = ((decodings.pop(name) == y) & code_mask).sum(-1) / code_mask.sum(-1)
+            token_acc.add(name, hits.tolist())
         cands = [[decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)] for j in range(len(idx))]
         decodings["chain"] = gen.tokens[:, 0]
         for name, tokens in decodings.items():
@@ -192,6 +201,8 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
         "guidance": guidance, "num_timesteps": T, "seed": opts.seed, "precision": precision,
         "exact_match": exact.means(), "q_sample_t": ts,
+        "q_sample_token_accuracy": {who: {str(t): token_acc.means()[f"snap_{who}_t{t}"] for t in ts}
+                                    for who in ("x_t", "denoiser")},
         "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
         "trajectory_to_final": to_final.means(), "trajectory_settled": settled.means(),
         "trajectory_exact_match": traj_exact.means(),
@@ -226,7 +237,11 @@ def probe_decodings(model: Any, process: Any, src: Tensor, mask: Tensor, y: Tens
     out["grounding"] = nearest_tokens(final, model.embedding_table())
     for t in ts:
         t_batch = torch.full((x0.shape[0],), t, dtype=torch.long)
-        out[f"q_sample_t{t}"] = decode(one_call(process.q_sample(x0, t_batch, randn(x0.shape, noise)), t))
+        x_t = process.q_sample(x0, t_batch, randn(x0.shape, noise))
+        pred = one_call(x_t, t)
+        out[f"q_sample_t{t}"] = decode(pred)
+        out[f"snap_denoiser_t{t}"] = nearest_tokens(pred, model.embedding_table())
+        out[f"snap_x_t_t{t}"] = nearest_tokens(x_t.float() / float(process.sqrt_alpha_bar[t]), model.embedding_table())
     return out
 
 
@@ -280,6 +295,9 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  {label:22s} {cell(name)}")
     lines.append(f"chain - one call: {100 * r['chain_minus_one_call']:+.1f} points")
     lines.append("one call from q_sample(L(y), t): " + ", ".join(f"t={t} {em[f'q_sample_t{t}']:.1%}" for t in r["q_sample_t"]))
+    acc = r["q_sample_token_accuracy"]
+    lines.append("code tokens right at q_sample(L(y), t), the denoiser's x̂0 / x_t itself (snapped to the nearest embedding): "
+                 + ", ".join(f"t={t} {acc['denoiser'][str(t)]:.0%} / {acc['x_t'][str(t)]:.0%}" for t in r["q_sample_t"]))
     d = r["diversity"]
     lines.append(f"candidates: {d['identical']:.0%} of inputs get {k} identical; distinct-1..4 "
                  + " / ".join(f"{d.get(f'distinct_{n}', 0):.2f}" for n in (1, 2, 3, 4))

@@ -81,7 +81,7 @@ def build_tokenizer(cfg: Config, train_texts: list[str] | None = None) -> PreTra
     else:
         if not train_texts:
             raise ValueError("tokenizer.name_or_path is null and there is no training text to train a BPE on")
-        tok = train_bpe_tokenizer(train_texts, cfg.tokenizer.train_vocab_size)
+        tok = train_bpe_tokenizer(train_texts, cfg.tokenizer.train_vocab_size, cfg.tokenizer.isolate_spaces)
     if tok.pad_token_id is None and cfg.system != "codefusion":
         # Decoder-only tokenizers (CodeGen's, GPT-2's) have no pad; the data pads code with one.
         tok.add_special_tokens({"pad_token": "<pad>"})

@@ -77,6 +77,13 @@ def test_bad_config_names_the_key(override: str, needle: str) -> None:
         load_config([str(ROOT / "configs" / "quickstart.yaml")], [override])
 
 
+def test_isolate_spaces_needs_a_trained_bpe() -> None:
+    cfg = load_config([str(ROOT / "configs" / "quickstart.yaml")], ["tokenizer.isolate_spaces=true"])
+    assert cfg.tokenizer.isolate_spaces and cfg.tokenizer.name_or_path is None
+    with pytest.raises(ConfigError, match="tokenizer.isolate_spaces applies to the BPE a run trains"):
+        load_config([str(ROOT / "configs" / "cf.yaml")], ["tokenizer.isolate_spaces=true"])
+
+
 def test_missing_yaml_and_unknown_yaml_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config([str(tmp_path / "nope.yaml")])

@@ -75,3 +75,32 @@ def test_target_padding_modes() -> None:
     # Same weights and draws: "exclude" averages over 2 positions (code + </s>), "include" over 24.
     assert not torch.allclose(losses["include"]["diffusion"], losses["exclude"]["diffusion"])
     torch.testing.assert_close(losses["include"]["token_acc"], losses["exclude"]["token_acc"])
+
+
+def test_isolate_spaces_makes_a_copied_word_one_token(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from codefusion.data.tokenizer import tokenizer_from_json, tokenizer_to_json
+
+    rows = [("mark cells that start with Orange and exceed 29.25", "AND(TextStartsWith(Orange),GreaterThan(29.25))"),
+            ("def f(x):\n    return  x + 1", "def f(x):\n    return  x + 1")] * 20
+    texts = [t for pair in rows for t in pair]
+    glued = train_bpe_tokenizer(texts, vocab_size=400)
+    isolated = train_bpe_tokenizer(texts, vocab_size=400, isolate_spaces=True)
+    nl, code = rows[0]
+
+    def words(tok, text):
+        return set(tok.tokenize(text))
+
+    # GPT-2's rule (the default): "ĠOrange" in the utterance, "Orange" in the code.
+    assert "ĠOrange" in words(glued, nl) and "Orange" not in words(glued, nl)
+    # Isolated spaces: the same token in both, and the spaces are tokens of their own.
+    assert {"Orange", "29"} <= words(isolated, nl) & words(isolated, code)
+    assert "Ġ" in words(isolated, nl)
+    for tok in (glued, isolated):   # decoding gives back every text exactly, indentation included
+        for text in texts[:4]:
+            assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    # The rule travels with the tokenizer: in the checkpoint's JSON and in a saved directory.
+    assert tokenizer_from_json(tokenizer_to_json(isolated)).tokenize(nl) == isolated.tokenize(nl)
+    isolated.save_pretrained(tmp_path / "tok")
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok").tokenize(nl) == isolated.tokenize(nl)

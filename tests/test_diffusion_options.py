@@ -287,6 +287,14 @@ def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert len([k for k in em if k.startswith("q_sample_t")]) == len(r["q_sample_t"]) > 3
     assert all(0.0 <= v <= 1.0 for v in em.values()) and em["chain_top3"] >= em["chain"]
     assert set(r["execution_match"]) == set(em)  # synthetic CF rows carry tables
+    # Does the denoiser read x_t? Per-token accuracy of its x̂0 against x_t itself, snapped: at
+    # t = T-1 x_t is pure noise (chance), at the smallest t it still says which token is where.
+    acc = r["q_sample_token_accuracy"]
+    assert set(acc) == {"x_t", "denoiser"} and all(set(a) == {str(t) for t in r["q_sample_t"]} for a in acc.values())
+    assert all(0.0 <= v <= 1.0 for a in acc.values() for v in a.values())
+    first, last = str(r["q_sample_t"][0]), str(r["q_sample_t"][-1])
+    assert acc["x_t"][first] > 0.5 > 0.1 > acc["x_t"][last]
+    assert "the denoiser's x̂0 / x_t itself" in text
     fracs = {"0.1", "0.25", "0.5", "1"}
     assert set(r["trajectory_edit_distance"]) == fracs
     for key in ("trajectory_to_final", "trajectory_settled", "trajectory_exact_match", "trajectory_execution_match"):

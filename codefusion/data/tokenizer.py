@@ -50,15 +50,21 @@ def load_codet5_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
         raise TokenizerError(f"cannot load tokenizer '{name_or_path}': {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, isolate_spaces: bool = False) -> PreTrainedTokenizerFast:
     """A byte-level BPE (same family as CodeT5's) trained on `texts`, with CodeT5's special ids.
 
-    Deterministic for the same texts, so every process of a DDP run trains the same one.
+    `isolate_spaces`: a run of spaces is a token of its own, never the start of the next word's
+    token, so a word or number copied from the utterance ("... start with Orange" → "ĠOrange")
+    into the code ("(Orange)" → "Orange") is the same token in both; GPT-2's rule (the default,
+    CodeT5's) makes them two tokens the model must learn to map. Deterministic for the same texts,
+    so every process of a DDP run trains the same one.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(" +"), "isolated"), byte_level])
+                         if isolate_spaces else byte_level)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
