@@ -234,14 +234,15 @@ def probe_decodings(model: Any, process: Any, src: Tensor, mask: Tensor, y: Tens
     out = {"one_call": decode(one_call(randn(x0.shape, noise), T - 1)),
            "noise": decode(randn(x0.shape, noise)), "zeros": decode(torch.zeros_like(x0)), "truth": decode(x0)}
     final = gen.trajectory[-1].pred_x0[:, 0]  # (B, n, d): the top-ranked candidate's final x̂0
-    out["grounding"] = nearest_tokens(final, model.embedding_table())
+    embeddings = model.embedding_table()  # (V, d)
+    out["grounding"] = nearest_tokens(final, embeddings)
     for t in ts:
         t_batch = torch.full((x0.shape[0],), t, dtype=torch.long)
         x_t = process.q_sample(x0, t_batch, randn(x0.shape, noise))
         pred = one_call(x_t, t)
         out[f"q_sample_t{t}"] = decode(pred)
-        out[f"snap_denoiser_t{t}"] = nearest_tokens(pred, model.embedding_table())
-        out[f"snap_x_t_t{t}"] = nearest_tokens(x_t.float() / float(process.sqrt_alpha_bar[t]), model.embedding_table())
+        out[f"snap_denoiser_t{t}"] = nearest_tokens(pred, embeddings)  # per-token probes, not programs
+        out[f"snap_x_t_t{t}"] = nearest_tokens(x_t.float() / float(process.sqrt_alpha_bar[t]), embeddings)
     return out
 
 
