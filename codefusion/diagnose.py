@@ -171,11 +171,10 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         refs = [decode_code(tok, y[j].tolist()) for j in range(len(idx))]
         with autocast(precision, "cpu"):
             gen = generator(src, mask, options, noise_keys=idx, seed=opts.seed)
-            decodings = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
+            decodings, snapped = probe_decodings(model, process, src, mask, y, idx, opts.seed, ts, gen)
         code_mask = upto_first_eos(y, tok.eos_token_id)
-        for name in [n for n in decodings if n.startswith("snap_")]:  # per-token, not programs
-            hits = ((decodings.pop(name) == y) & code_mask).sum(-1) / code_mask.sum(-1)
-            token_acc.add(name, hits.tolist())
+        for name, tokens in snapped.items():  # scored per code token, not per program
+            token_acc.add(name, (((tokens == y) & code_mask).sum(-1) / code_mask.sum(-1)).tolist())
         cands = [[decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)] for j in range(len(idx))]
         decodings["chain"] = gen.tokens[:, 0]
         for name, tokens in decodings.items():
@@ -217,8 +216,9 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
 
 @torch.no_grad()
 def probe_decodings(model: Any, process: Any, src: Tensor, mask: Tensor, y: Tensor, idx: list[int], seed: int,
-                    ts: list[int], gen: Any) -> dict[str, Tensor]:
-    """(B, n) tokens for every probe decoding of one batch (see the module docstring)."""
+                    ts: list[int], gen: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """(B, n) tokens for every probe decoding of one batch (see the module docstring), and the
+    q_sample probe's x̂0 and x_t snapped to the nearest embedding (`snap_{denoiser,x_t}_t{t}`)."""
     T = process.num_timesteps
     e_s = model.encode(src, mask)
     x0 = model.embed(y)  # (B, n, d)
@@ -236,14 +236,15 @@ def probe_decodings(model: Any, process: Any, src: Tensor, mask: Tensor, y: Tens
     final = gen.trajectory[-1].pred_x0[:, 0]  # (B, n, d): the top-ranked candidate's final x̂0
     embeddings = model.embedding_table()  # (V, d)
     out["grounding"] = nearest_tokens(final, embeddings)
+    snapped: dict[str, Tensor] = {}
     for t in ts:
         t_batch = torch.full((x0.shape[0],), t, dtype=torch.long)
         x_t = process.q_sample(x0, t_batch, randn(x0.shape, noise))
         pred = one_call(x_t, t)
         out[f"q_sample_t{t}"] = decode(pred)
-        out[f"snap_denoiser_t{t}"] = nearest_tokens(pred, embeddings)  # per-token probes, not programs
-        out[f"snap_x_t_t{t}"] = nearest_tokens(x_t.float() / float(process.sqrt_alpha_bar[t]), embeddings)
-    return out
+        snapped[f"snap_denoiser_t{t}"] = nearest_tokens(pred, embeddings)
+        snapped[f"snap_x_t_t{t}"] = nearest_tokens(x_t.float() / float(process.sqrt_alpha_bar[t]), embeddings)
+    return out, snapped
 
 
 def score(exact: Tally, execution: Tally, name: str, codes: Optional[list[str]], refs: list[str],

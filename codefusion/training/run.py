@@ -91,6 +91,11 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
     return tok
 
 
+# Config choices under which the same-shaped CodeFusion weights mean something else: the scale of
+# x0 = L(y), what the denoiser predicts, the noise levels it was trained on.
+MEANING_KEYS = ("model.embed_norm", "diffusion.parameterization", "diffusion.schedule", "diffusion.num_timesteps")
+
+
 def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, list[str]]:
     """Load another run's weights (EMA or raw) into `system` from its .ckpt or exported directory,
     tolerating a different head/vocab: returns and prints what was loaded, missing, unexpected and
@@ -114,11 +119,6 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
         say(f"init_from warning: this run differs from {path} in {'; '.join(changed)}; the weights load, but "
             "mean something else under this run's choices (set them to match to continue that model)")
     return report
-
-
-# Config choices under which the same-shaped CodeFusion weights mean something else: the scale of
-# x0 = L(y), what the denoiser predicts, the noise levels it was trained on.
-MEANING_KEYS = ("model.embed_norm", "diffusion.parameterization", "diffusion.schedule", "diffusion.num_timesteps")
 
 
 def build_trainer(cfg: Config, run_dir: Path, extra_callbacks: Optional[list[Callback]] = None) -> L.Trainer:
