@@ -147,6 +147,10 @@ class PretrainConfig:
     mask_ratio: float = 0.3  # CPD: share of maskable spans masked (see codefusion/data/masking.py)
     mask_policy: Literal["token", "span"] = "token"
     valid_size: int = 500  # rows held out of the corpus for validation (every k-th row)
+    # Fine-tuning only (data.source=jsonl): the share of each epoch's examples drawn from
+    # DATA_DIR/pretrain/<language>.jsonl (the whole corpus, fresh rows every epoch) and trained
+    # on the two tasks above, beside the pairs. 0 is the paper's fine-tuning (pairs only).
+    mix: float = 0.0
 
 
 @dataclass
@@ -353,6 +357,11 @@ class Config:
             raise ConfigError("pretrain.p_generation and pretrain.mask_ratio must be in [0, 1]")
         if self.data.source == "pretrain" and not self.data.data_dir:
             raise ConfigError("data.source=pretrain needs data.data_dir (the out= of data_prep/prepare_pretraining.py)")
+        if not 0.0 <= self.pretrain.mix < 1.0:
+            raise ConfigError(f"pretrain.mix must be in [0, 1), got {self.pretrain.mix}")
+        if self.pretrain.mix > 0 and self.data.source != "jsonl":
+            raise ConfigError(f"pretrain.mix={self.pretrain.mix:g} mixes the code-only corpus into fine-tuning on "
+                              f"data.source=jsonl; data.source is {self.data.source} (set pretrain.mix=0)")
         if not 0.0 <= self.train.self_cond_prob <= 1.0 or not 0.0 <= self.train.cond_dropout < 1.0:
             raise ConfigError("train.self_cond_prob must be in [0, 1] and train.cond_dropout in [0, 1)")
         if not 0.0 <= self.train.draft_prob <= 1.0:
@@ -444,6 +453,9 @@ class Config:
             raise ConfigError(f"train.freeze names CodeFusion components; it does not apply to system={self.system}")
         if self.data.source == "pretrain":
             raise ConfigError("data.source=pretrain is CodeFusion's pre-training; baselines train on (nl, code) pairs")
+        if self.pretrain.mix > 0:
+            raise ConfigError(f"pretrain.mix={self.pretrain.mix:g} mixes CodeFusion's pre-training tasks into "
+                              f"fine-tuning; baselines train on (nl, code) pairs only (set pretrain.mix=0)")
         if min(b.d_model, b.layers, b.heads, b.num_beams, b.num_candidates, b.num_beam_groups) <= 0:
             raise ConfigError("baseline.d_model, layers, heads, num_beams, num_candidates and num_beam_groups "
                               "must be positive")

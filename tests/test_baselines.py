@@ -297,6 +297,12 @@ def test_bad_baseline_config_names_the_key(override: str, needle: str) -> None:
     assert needle in str(e.value)
 
 
+def test_baselines_refuse_the_pretraining_mix() -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config([QS, "configs/baselines/quickstart_seq2seq.yaml"], ["data.source=jsonl", "data.data_dir=data", "pretrain.mix=0.3"])
+    assert "pretrain.mix=0.3 mixes CodeFusion's pre-training tasks into fine-tuning; baselines train on (nl, code) pairs" in str(e.value)
+
+
 def test_load_errors_are_one_line(runs, tmp_path: Path) -> None:
     ckpt_path = runs["seq2seq"][0] / "checkpoints" / "last.ckpt"
     with pytest.raises(CheckpointError, match="checkpoint not found"):

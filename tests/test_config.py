@@ -1,6 +1,7 @@
 """Every shipped config loads and builds; bad keys and values fail with the key's name."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,9 +72,11 @@ def test_paper_size_parameter_counts() -> None:
     ("train.global_batch_size=10", "train.global_batch_size=10 is not a multiple"),
     ("train.max_steps=0", "train.max_steps must be positive"),
     ("eval.sample_steps=5000", "eval.sample_steps: steps=5000 must be in"),
+    ("pretrain.mix=1.0", "pretrain.mix must be in [0, 1), got 1.0"),
+    ("pretrain.mix=0.3", "pretrain.mix=0.3 mixes the code-only corpus into fine-tuning on data.source=jsonl; data.source is synthetic_cf"),
 ])
 def test_bad_config_names_the_key(override: str, needle: str) -> None:
-    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
         load_config([str(ROOT / "configs" / "quickstart.yaml")], [override])
 
 

@@ -12,7 +12,13 @@ from conftest import run_generator as generate
 
 import train
 from codefusion.config import PretrainConfig, load_config, to_dict
-from codefusion.data.datamodule import EpochShuffleSampler, PretrainCollator
+from codefusion.data.datamodule import (
+    CodeFusionDataModule,
+    EpochShuffleSampler,
+    MixSampler,
+    PretrainCollator,
+    mix_count,
+)
 from codefusion.data.tokenizer import train_bpe_tokenizer
 from codefusion.training.system import CodeFusionSystem
 
@@ -79,3 +85,78 @@ def test_pretrain_then_fine_tune(tiny: list[str], tmp_path: Path, capsys: pytest
     assert f"tokenizer: from {pre / 'checkpoints' / 'last.ckpt'}" in out  # the vocabulary comes with the weights
     line = next(row for row in out.splitlines() if row.startswith("init_from"))
     assert "missing 0; unexpected 0; shape_mismatch 0" in line
+
+
+# ---- pretrain.mix: the pre-training tasks kept in fine-tuning (rehearsal) ----------------------
+
+
+def test_mix_sampler_draws_fresh_corpus_rows_every_epoch() -> None:
+    s = MixSampler(n_pairs=10, n_corpus=25, mix=0.5, seed=1)
+    assert s.n_extra == 10 and len(s) == 20
+    drawn = []
+    for epoch in range(5):  # 5 epochs x 10 rows = two passes over the 25 corpus rows
+        s.set_epoch(epoch)
+        order = list(s)
+        assert sorted(i for i in order if i < 10) == list(range(10))  # every pair once per epoch
+        extra = [i - 10 for i in order if i >= 10]
+        assert len(extra) == 10 and all(0 <= i < 25 for i in extra)
+        assert order == list(s)  # a pure function of (seed, epoch)
+        drawn.append(extra)
+    # Epochs take consecutive slices of one seeded permutation per pass (epoch 2 straddles two):
+    # epochs 0 and 1 draw 20 different rows, and two passes draw every row exactly twice.
+    assert len(set(drawn[0]) | set(drawn[1])) == 20
+    assert sorted(sum(drawn, [])) == sorted(list(range(25)) * 2)
+    shards = [list(MixSampler(10, 25, 0.5, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 10 and not set(shards[0]) & set(shards[1])
+    assert mix_count(676, 0.25) == 225 and mix_count(10, 0.0) == 0
+
+
+def _pairs_and_corpus(root: Path) -> Path:
+    """A tiny CF benchmark (jsonl pairs) and its code-only corpus under root/data."""
+    data = root / "data"
+    (data / "cf").mkdir(parents=True)
+    (data / "pretrain").mkdir()
+    for split, ids in (("train", range(0, 32)), ("valid", range(32, 40)), ("test", range(40, 48))):
+        rows = [{"id": str(i), "nl": f"highlight cells above {i}", "code": f"GreaterThan({i})"} for i in ids]
+        (data / "cf" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "pretrain" / "cf.jsonl").write_text("".join(json.dumps({"code": r}) + "\n" for r in RULES))
+    return data
+
+
+def test_mixed_batches_keep_the_pairs_and_give_corpus_rows_a_task(tmp_path: Path) -> None:
+    data = _pairs_and_corpus(tmp_path)
+    cfg = load_config([], TINY + ["data.source=jsonl", f"data.data_dir={data}", "pretrain.mix=0.5",
+                                  f"data.cache_dir={tmp_path / 'cache'}"])
+    tok = train_bpe_tokenizer(RULES + [f"highlight cells above {i}" for i in range(48)], vocab_size=300)
+    dm = CodeFusionDataModule(cfg.data, tok, batch_size=64, seed=0, pretrain=cfg.pretrain)
+    dm.setup()
+    assert "rehearsal: 80 rows, 80 kept" in " ".join(dm.report_lines())
+    batch = next(iter(dm.train_dataloader()))  # one epoch: the 32 pairs and 32 corpus rules
+    pairs = batch["src_ids"][:, 0] == tok("highlight", add_special_tokens=False).input_ids[0]
+    assert pairs.sum() == 32 and not batch["uncond"][pairs].any()  # the pairs keep their utterance
+    assert 4 < batch["uncond"][~pairs].sum() < 28  # corpus rows: generation or CPD, at random
+    codes = {tok.decode(c[m].tolist(), skip_special_tokens=True) for c, m in zip(batch["code_ids"][~pairs], batch["code_mask"][~pairs])}
+    assert len(codes) == 32 and codes <= set(RULES)
+
+
+def test_fine_tune_with_mix_resumes_exactly(tiny: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _pairs_and_corpus(tmp_path)
+    # 32 pairs + 32 corpus rows / batch 8 = 8 batches an epoch: step 5 is mid-epoch, 11 is in the second epoch.
+    common = [*tiny, "data.source=jsonl", f"data.data_dir={data}", "pretrain.mix=0.5", "optim.decay=constant",
+              "train.checkpoint_every_n_steps=100", "eval.split=none"]
+    assert train.main(["configs/quickstart.yaml", *common, "train.max_steps=11", f"train.run_dir={tmp_path / 'a'}"]) == 0
+    assert "data rehearsal: 80 rows, 80 kept" in capsys.readouterr().out
+    assert train.main(["configs/quickstart.yaml", *common, "train.max_steps=5", f"train.run_dir={tmp_path / 'b'}"]) == 0
+    last = tmp_path / "b" / "checkpoints" / "last.ckpt"
+    assert train.main(["configs/quickstart.yaml", *common, "train.max_steps=11", f"train.run_dir={tmp_path / 'b'}",
+                       f"train.ckpt_path={last}"]) == 0
+    a = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(last, weights_only=True)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    # Without the corpus: one line naming the file, before any training.
+    (data / "pretrain" / "cf.jsonl").unlink()
+    capsys.readouterr()
+    assert train.main(["configs/quickstart.yaml", *common, f"train.run_dir={tmp_path / 'c'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{data / 'pretrain' / 'cf.jsonl'}, which is missing" in err[0] and "pretrain.mix=0" in err[0]

@@ -1,7 +1,9 @@
 """LightningDataModule: splits -> tokenized datasets -> batches.
 
 Batches are dicts: `src_ids` (B, S) long, `src_mask` (B, S) bool (True on real tokens),
-`code_ids` (B, n) long (code, </s>, <pad>...), `code_mask` (B, n) bool (True on code and </s>).
+`code_ids` (B, n) long (code, </s>, <pad>...), `code_mask` (B, n) bool (True on code and </s>);
+pre-training batches, and fine-tuning batches with `pretrain.mix` > 0, also carry `uncond` (B,)
+bool (True where the pre-training generation task replaces E_s by noise).
 
 Shuffling is a pure function of (seed, epoch), sharded over the DDP ranks by the sampler itself;
 on resume from a mid-epoch checkpoint the batches already trained on are skipped, so
@@ -70,12 +72,15 @@ class EpochShuffleSampler(Sampler[int]):
             self.skip = 0
         self.epoch = epoch
 
+    def order(self) -> list[int]:
+        """This epoch's n indices, before sharding."""
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g).tolist()
+
     def __iter__(self) -> Iterator[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g).tolist()
-        else:
-            order = list(range(self.n))
+        order = self.order()
         shard = order[self.rank : self.per_rank * self.world_size : self.world_size]
         skip, self.skip = self.skip, 0
         return iter(shard[skip:])
@@ -84,6 +89,51 @@ class EpochShuffleSampler(Sampler[int]):
         # The full shard even while skipping: Lightning's batch index continues from the resume
         # point, so the epoch still ends after len // batch_size batches.
         return self.per_rank
+
+
+class MixSampler(EpochShuffleSampler):
+    """Fine-tuning with rehearsal (`pretrain.mix`): every epoch is all `n_pairs` fine-tuning
+    pairs (indices 0..n_pairs-1) plus `n_extra` corpus rows (indices n_pairs..), shuffled
+    together. The corpus rows are a fresh draw without replacement every epoch (cycling through
+    the corpus), a pure function of (seed, epoch) like the shuffle, so resume skips exactly."""
+
+    def __init__(self, n_pairs: int, n_corpus: int, mix: float, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n_pairs, self.n_corpus = n_pairs, n_corpus
+        self.n_extra = mix_count(n_pairs, mix)
+        super().__init__(n_pairs + self.n_extra, seed, rank, world_size)
+
+    def order(self) -> list[int]:
+        # The corpus passes this epoch's draw covers: epoch e draws rows e*n_extra .. (e+1)*n_extra - 1
+        # of the concatenation of one seeded permutation per pass.
+        start = self.epoch * self.n_extra
+        drawn: list[int] = []
+        for p in range(start // self.n_corpus, (start + self.n_extra - 1) // self.n_corpus + 1):
+            perm = torch.randperm(self.n_corpus, generator=torch.Generator().manual_seed(self.seed * 7_919 + p + 1)).tolist()
+            lo, hi = max(start - p * self.n_corpus, 0), min(start + self.n_extra - p * self.n_corpus, self.n_corpus)
+            drawn += [self.n_pairs + i for i in perm[lo:hi]]
+        pool = list(range(self.n_pairs)) + drawn
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return [pool[i] for i in torch.randperm(len(pool), generator=g).tolist()]
+
+
+def mix_count(n_pairs: int, mix: float) -> int:
+    """Corpus rows per epoch so that they are a share `mix` of the epoch: n_pairs * mix / (1 - mix)."""
+    return round(n_pairs * mix / (1.0 - mix))
+
+
+class MixedRows(torch.utils.data.Dataset):
+    """The fine-tuning pairs (indices 0..len(pairs)-1) followed by the corpus rows; a corpus
+    row has no `src_ids` (the collator builds its source from the pre-training tasks)."""
+
+    def __init__(self, pairs: Any, corpus: Any) -> None:
+        self.pairs = pairs.with_format(None, columns=["src_ids", "code_ids"])
+        self.corpus = corpus.with_format(None, columns=["id", "code", "code_ids"])
+
+    def __len__(self) -> int:
+        return len(self.pairs) + len(self.corpus)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return dict(self.pairs[i]) if i < len(self.pairs) else dict(self.corpus[i - len(self.pairs)])
 
 
 def collate(examples: list[dict[str, Any]], pad_id: int, eos_id: int) -> dict[str, torch.Tensor]:
@@ -109,6 +159,13 @@ class PretrainCollator:
         self.sampler = sampler  # its epoch (set by Lightning) makes every epoch draw new tasks and masks
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        uncond = self.add_sources(examples)
+        batch = collate(examples, self.tok.pad_token_id, self.tok.eos_token_id)
+        batch["uncond"] = torch.tensor(uncond)
+        return batch
+
+    def add_sources(self, examples: list[dict[str, Any]]) -> list[bool]:
+        """Draw each code-only example's task and set its `src_ids`; True where it is generation."""
         uncond, sources = [], []
         for e in examples:
             # A function of (seed, epoch, example): the same on resume and in every DDP process.
@@ -118,9 +175,20 @@ class PretrainCollator:
             sources.append(e["code"] if generation else
                            mask_code(e["code"], self.language, self.cfg.mask_ratio, self.cfg.mask_policy, rng,
                                      mask_token=self.tok.mask_token or "<mask>"))
-        ids = self.tok(sources, add_special_tokens=False)["input_ids"]
+        ids = self.tok(sources, add_special_tokens=False)["input_ids"] if sources else []
         for e, s in zip(examples, ids):
             e["src_ids"] = s[: self.max_nl_len - 1] + [self.tok.eos_token_id]
+        return uncond
+
+
+class MixCollator(PretrainCollator):
+    """Fine-tuning batches with rehearsal: the pairs as they are (uncond False), the corpus rows
+    (those without `src_ids`) given a pre-training task each."""
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        is_corpus = ["src_ids" not in e for e in examples]
+        drawn = iter(self.add_sources([e for e, c in zip(examples, is_corpus) if c]))
+        uncond = [next(drawn) if c else False for c in is_corpus]
         batch = collate(examples, self.tok.pad_token_id, self.tok.eos_token_id)
         batch["uncond"] = torch.tensor(uncond)
         return batch
@@ -138,6 +206,7 @@ class CodeFusionDataModule(L.LightningDataModule):
         self.datasets: dict[str, Any] = {}
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.reports: dict[str, SplitReport] = {}
+        self.corpus: Any = None  # the tokenized code-only corpus when `pretrain.mix` > 0
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.datasets:
@@ -151,6 +220,23 @@ class CodeFusionDataModule(L.LightningDataModule):
             self.datasets[split] = tokenize_split(rows, self.tokenizer, self.cfg.max_nl_len, self.cfg.max_code_len,
                                                   self.cfg.overflow, report, self.cfg.cache_dir)
             self.reports[split] = report
+        if self.mixes:
+            report = SplitReport("rehearsal")
+            path = Path(self.cfg.data_dir or "") / "pretrain" / f"{self.cfg.language}.jsonl"
+            if not path.is_file():
+                raise DataError(f"pretrain.mix={self.pretrain.mix:g} reads the code-only corpus {path}, which is missing; "
+                                f"make it with data_prep/prepare_pretraining.py out={self.cfg.data_dir} or set pretrain.mix=0")
+            rows = read_jsonl(path, report, require_nl=False)
+            if not rows:
+                raise DataError(f"pretrain.mix: {path} has no usable rows ({report.line()})")
+            self.corpus = tokenize_split(rows, self.tokenizer, self.cfg.max_nl_len, self.cfg.max_code_len,
+                                         self.cfg.overflow, report, self.cfg.cache_dir)
+            self.reports["rehearsal"] = report
+
+    @property
+    def mixes(self) -> bool:
+        """Fine-tuning with the pre-training tasks on the code-only corpus mixed in (`pretrain.mix`)."""
+        return self.cfg.source != "pretrain" and self.pretrain.mix > 0
 
     def report_lines(self) -> list[str]:
         return [r.line() for r in self.reports.values()]
@@ -175,13 +261,19 @@ class CodeFusionDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
-        sampler = EpochShuffleSampler(len(self.datasets["train"]), self.seed, rank, world)
+        n = len(self.datasets["train"])
+        sampler = (MixSampler(n, len(self.corpus), self.pretrain.mix, self.seed, rank, world) if self.mixes
+                   else EpochShuffleSampler(n, self.seed, rank, world))
         trainer = self.trainer
         if trainer is not None and trainer.fit_loop.restarting:
             # Resuming mid-epoch: skip the batches this epoch already trained on.
             sampler.epoch = trainer.current_epoch
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             sampler.skip = min(done * self.batch_size, sampler.per_rank)
+        if isinstance(sampler, MixSampler):
+            collate_fn = MixCollator(self.tokenizer, self.cfg.language, self.cfg.max_nl_len, self.pretrain, self.seed, sampler)
+            return DataLoader(MixedRows(self.datasets["train"], self.corpus), batch_size=self.batch_size, sampler=sampler,
+                              num_workers=self.cfg.num_workers, collate_fn=collate_fn, drop_last=True)
         return self.loader("train", self.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
