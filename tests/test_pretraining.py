@@ -11,6 +11,7 @@ from conftest import TINY
 from conftest import run_generator as generate
 
 import train
+from transformers import AutoTokenizer
 from codefusion.config import PretrainConfig, load_config, to_dict
 from codefusion.data.datamodule import (
     CodeFusionDataModule,
@@ -146,6 +147,9 @@ def test_fine_tune_with_mix_resumes_exactly(tiny: list[str], tmp_path: Path, cap
               "train.checkpoint_every_n_steps=100", "eval.split=none"]
     assert train.main(["configs/quickstart.yaml", *common, "train.max_steps=11", f"train.run_dir={tmp_path / 'a'}"]) == 0
     assert "data rehearsal: 80 rows, 80 kept" in capsys.readouterr().out
+    # The BPE the run trains has seen the corpus: a function name only the corpus uses is one token.
+    tok = AutoTokenizer.from_pretrained(tmp_path / "a" / "tokenizer")
+    assert len(tok("TextContains", add_special_tokens=False).input_ids) == 1
     assert train.main(["configs/quickstart.yaml", *common, "train.max_steps=5", f"train.run_dir={tmp_path / 'b'}"]) == 0
     last = tmp_path / "b" / "checkpoints" / "last.ckpt"
     assert train.main(["configs/quickstart.yaml", *common, "train.max_steps=11", f"train.run_dir={tmp_path / 'b'}",

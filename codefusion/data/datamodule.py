@@ -58,6 +58,19 @@ def pretrain_rows(path: Path, split: str, report: SplitReport, valid_size: int) 
     return held if split in ("valid", "test") else [r for r in rows if r["id"] not in held_ids]
 
 
+def rehearsal_rows(cfg: DataConfig, pretrain: PretrainConfig, report: SplitReport) -> list[dict[str, Any]]:
+    """The whole code-only corpus DATA_DIR/pretrain/<language>.jsonl, for fine-tuning with
+    `pretrain.mix` > 0 (its rows, and the BPE a run trains, take it in)."""
+    path = Path(cfg.data_dir or "") / "pretrain" / f"{cfg.language}.jsonl"
+    if not path.is_file():
+        raise DataError(f"pretrain.mix={pretrain.mix:g} reads the code-only corpus {path}, which is missing; "
+                        f"make it with data_prep/prepare_pretraining.py out={cfg.data_dir} or set pretrain.mix=0")
+    rows = read_jsonl(path, report, require_nl=False)
+    if not rows:
+        raise DataError(f"pretrain.mix: {path} has no usable rows ({report.line()})")
+    return rows
+
+
 class EpochShuffleSampler(Sampler[int]):
     """Indices shuffled by (seed, epoch), this rank's shard, minus `skip` leading indices."""
 
@@ -222,13 +235,7 @@ class CodeFusionDataModule(L.LightningDataModule):
             self.reports[split] = report
         if self.mixes:
             report = SplitReport("rehearsal")
-            path = Path(self.cfg.data_dir or "") / "pretrain" / f"{self.cfg.language}.jsonl"
-            if not path.is_file():
-                raise DataError(f"pretrain.mix={self.pretrain.mix:g} reads the code-only corpus {path}, which is missing; "
-                                f"make it with data_prep/prepare_pretraining.py out={self.cfg.data_dir} or set pretrain.mix=0")
-            rows = read_jsonl(path, report, require_nl=False)
-            if not rows:
-                raise DataError(f"pretrain.mix: {path} has no usable rows ({report.line()})")
+            rows = rehearsal_rows(self.cfg, self.pretrain, report)
             self.corpus = tokenize_split(rows, self.tokenizer, self.cfg.max_nl_len, self.cfg.max_code_len,
                                          self.cfg.overflow, report, self.cfg.cache_dir)
             self.reports["rehearsal"] = report

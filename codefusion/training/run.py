@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 from codefusion.atomic import write_jsonl_atomic
 from codefusion.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
 from codefusion.config import Config, ConfigError, from_dict, save_yaml, to_dict
-from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows
+from codefusion.data.datamodule import CodeFusionDataModule, load_split_rows, rehearsal_rows
 from codefusion.data.examples import DataError, SplitReport
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation.contract import decode_code
@@ -73,7 +73,8 @@ def resolve_run_dir(cfg: Config) -> Path:
 def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
     """The named tokenizer; else, when fine-tuning (`init_from`), the one stored with those
     weights (they only make sense with that exact vocabulary); else a BPE trained on this run's
-    training split. Saved into the run directory."""
+    training split (and on the code-only corpus when `pretrain.mix` mixes it in). Saved into the
+    run directory."""
     if not cfg.tokenizer.name_or_path and cfg.train.init_from:
         tok = load_model_files(cfg.train.init_from, cfg.train.init_from_weights).tokenizer
         say(f"tokenizer: from {cfg.train.init_from} ({len(tok)} tokens)")
@@ -85,6 +86,8 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
             if not rows:
                 raise DataError(f"the training split has no usable rows ({report.line()})")
             texts = [r["nl"] for r in rows] + [r["code"] for r in rows]
+            if cfg.pretrain.mix > 0:
+                texts += [r["code"] for r in rehearsal_rows(cfg.data, cfg.pretrain, SplitReport("rehearsal"))]
         tok = build_tokenizer(cfg, texts)
     if rank_zero():
         tok.save_pretrained(run_tokenizer_dir(run_dir))
