@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import TINY
 from conftest import run_generator as generate
+from transformers import AutoTokenizer
 
 import train
-from transformers import AutoTokenizer
 from codefusion.config import PretrainConfig, load_config, to_dict
 from codefusion.data.datamodule import (
     CodeFusionDataModule,
