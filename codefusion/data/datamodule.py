@@ -243,7 +243,7 @@ class CodeFusionDataModule(L.LightningDataModule):
     @property
     def mixes(self) -> bool:
         """Fine-tuning with the pre-training tasks on the code-only corpus mixed in (`pretrain.mix`)."""
-        return self.cfg.source != "pretrain" and self.pretrain.mix > 0
+        return self.pretrain.mix > 0  # the config allows it only with data.source=jsonl
 
     def report_lines(self) -> list[str]:
         return [r.line() for r in self.reports.values()]
@@ -277,11 +277,11 @@ class CodeFusionDataModule(L.LightningDataModule):
             sampler.epoch = trainer.current_epoch
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             sampler.skip = min(done * self.batch_size, sampler.per_rank)
-        if isinstance(sampler, MixSampler):
-            collate_fn = MixCollator(self.tokenizer, self.cfg.language, self.cfg.max_nl_len, self.pretrain, self.seed, sampler)
-            return DataLoader(MixedRows(self.datasets["train"], self.corpus), batch_size=self.batch_size, sampler=sampler,
-                              num_workers=self.cfg.num_workers, collate_fn=collate_fn, drop_last=True)
-        return self.loader("train", self.batch_size, sampler)
+        if not self.mixes:
+            return self.loader("train", self.batch_size, sampler)
+        collate_fn = MixCollator(self.tokenizer, self.cfg.language, self.cfg.max_nl_len, self.pretrain, self.seed, sampler)
+        return DataLoader(MixedRows(self.datasets["train"], self.corpus), batch_size=self.batch_size, sampler=sampler,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_fn, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
