@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ def test_file_schema(with_conala: tuple[Path, dict]) -> None:
     for lang in OFFICIAL:
         for split in ("train", "valid", "test"):
             for row in read_jsonl(out / lang / f"{split}.jsonl"):
-                expected = {"id", "index", "nl", "code"} | ({"table", "labels"} if lang == "cf" else set())
+                expected = {"id", "index", "nl", "code"} | ({"table", "labels", "source"} if lang == "cf" else set())
                 assert set(row) == expected
                 assert isinstance(row["nl"], str) and row["nl"].strip()
                 assert isinstance(row["code"], str)
@@ -139,6 +140,12 @@ def test_file_schema(with_conala: tuple[Path, dict]) -> None:
                     source = cf["test" if split == "test" else "train"][row["index"]]
                     assert row["table"][0] == source["Data"][0]  # header row kept first
                     assert all(isinstance(x, int) for x in row["labels"])
+                    # the release's two sources: CORNET (IDs 1-772), NLToCF (773-890)
+                    assert row["source"] == ("nltocf" if int(row["id"]) >= 773 else "cornet")
+    test = read_jsonl(out / "cf" / "test.jsonl")
+    assert Counter(r["source"] for r in test) == {"cornet": 60, "nltocf": 118}
+    # the content agrees with the IDs: CORNET rules are over an ["Index", "Value", ...] table
+    assert all((r["table"][0][:2] == ["Index", "Value"]) == (r["source"] == "cornet") for r in test)
 
 
 def test_cf_table_cells_kept_as_given(with_conala: tuple[Path, dict]) -> None:

@@ -20,7 +20,7 @@ def ckpt(tiny: list[str], tmp_path: Path) -> Path:
 def test_sample_writes_ranked_candidates_deterministically(ckpt: Path, tmp_path: Path, capsys) -> None:
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps({"id": "a", "nl": "highlight values greater than 4", "code": "GreaterThan(4)",
-                               "table": [["Value"], ["5"]]}) + "\nnot json\n" + json.dumps({"id": "b", "nl": "color blanks"}) + "\n")
+                               "table": [["Value"], ["5"]], "source": "cornet"}) + "\nnot json\n" + json.dumps({"id": "b", "nl": "color blanks"}) + "\n")
     outs = []
     for name in ("one.jsonl", "two.jsonl"):
         assert sample.main([f"ckpt={ckpt}", f"input={inp}", "sampler=ddpm", "num_candidates=3", "steps=10", "seed=1",
@@ -35,6 +35,7 @@ def test_sample_writes_ranked_candidates_deterministically(ckpt: Path, tmp_path:
     recs = [json.loads(line) for line in outs[0].splitlines()]
     assert [r["id"] for r in recs] == ["a", "b"]
     assert recs[0]["reference"] == "GreaterThan(4)" and recs[0]["table"] == [["Value"], ["5"]] and recs[1]["reference"] is None
+    assert recs[0]["source"] == "cornet" and "source" not in recs[1]  # scored apart by evaluate
     scores = [c["score"] for c in recs[0]["candidates"]]
     assert len(scores) == 3 and scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
 

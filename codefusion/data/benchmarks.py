@@ -10,6 +10,7 @@ Output: `DATA_DIR/{python,bash,cf}/{train,valid,test}.jsonl`, one object per lin
     {"id": <official ID>, "index": <position in the official split>, "nl": str, "code": str}
     CF also: "table": list[list[str]] (the `Data` rows, first row the header, every cell str())
              "labels": list[int] (as given; `[0]` means "no gold labels")
+             "source": "cornet" | "nltocf" (which of the release's two sources the rule is from)
 
 plus `DATA_DIR/prepare_report.json` (counts, drops with reasons, source, seed, fraction).
 
@@ -24,6 +25,9 @@ Choices, and why:
   malformed rows are removed, and every removal is counted and reported.
 - `index` is written because Python IDs are not unique (2,379 train rows share 1,710 ids), so
   (split, index) is the key that always identifies one official row.
+- CF rows say their `source`, from the official ID (`cf_source`): the release joins two
+  sources, and its test split is half of each. Prediction files carry the field, and
+  `codefusion.evaluate` scores each source apart as well as the whole split.
 - Line terminators are stripped from `code` and surrounding whitespace from `nl`: every Bash
   row ends in "\\n" (an artefact of NL2Bash's line files); whitespace inside code is kept.
 - CoNaLa rows whose utterance is null (its `rewritten_intent` was null: 79 train, 23 test) are
@@ -58,6 +62,10 @@ FILES: dict[str, str] = {
 OFFICIAL_SPLITS = ("train", "test")
 OUT_SPLITS = ("train", "valid", "test")
 CONALA_FILES = {"train": "conala-train.json", "test": "conala-test.json"}
+# The CF release (CFRuleBenchmarks.json) joins two sources, told apart by the official ID: 1-772
+# are single-column CORNET rules over a ["Index", "Value", ...] table (all of train, test
+# 713-772), 773-890 NLToCF rules over real multi-column tables, with `c[i]` column references.
+CF_NLTOCF_FIRST_ID = 773
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -211,7 +219,20 @@ def clean_row(record: Any, language: str, keep_empty_code: bool = False) -> tupl
             return None, "Labels is not a list of integers"
         row["table"] = [[_cell(c) for c in r] for r in table]
         row["labels"] = labels
+        source = cf_source(record["ID"])
+        if source is not None:
+            row["source"] = source
     return row, None
+
+
+def cf_source(record_id: Any) -> str | None:
+    """The source of a CF rule from its official ID: "cornet" or "nltocf" (see CF_NLTOCF_FIRST_ID);
+    None for an ID that is not an integer (not a row of the official release)."""
+    try:
+        number = int(record_id)
+    except (TypeError, ValueError):
+        return None
+    return "nltocf" if number >= CF_NLTOCF_FIRST_ID else "cornet"
 
 
 def clean_split(

@@ -94,10 +94,12 @@ def check_rows(rows: list[dict[str, Any]], report: SplitReport) -> list[dict[str
 
 def _keep(row: dict[str, Any], default_id: str) -> dict[str, Any]:
     """The fields training uses, plus a CF `table` (carried into prediction files for
-    execution match)."""
+    execution match) and a `source` (the benchmark's sub-source, scored apart by evaluate)."""
     kept = {"id": str(row.get("id", default_id)), "nl": row["nl"], "code": row["code"]}
     if isinstance(row.get("table"), list):
         kept["table"] = row["table"]
+    if isinstance(row.get("source"), str) and row["source"]:
+        kept["source"] = row["source"]
     return kept
 
 

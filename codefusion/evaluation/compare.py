@@ -6,7 +6,8 @@
 
 Every file is scored by `codefusion.evaluation.report.score_predictions` (the code behind
 `python -m codefusion.evaluate`); this module only lays the reports side by side as Markdown:
-Table 1 the primary metric top-1/3/5 (plus exact match, the paper's Table 6), Table 2 the
+Table 1 the primary metric top-1/3/5 (per source too, when the rows name sources: the CF test
+split's cornet and nltocf halves; plus exact match, the paper's Table 6), Table 2 the
 diversity of the top-5, Table 3 the % of top-1 candidates that are syntactically valid.
 The language is detected from the files (as `evaluate` does) unless language= is given; files
 of different languages are refused. A missing or unusable file: one line on stderr, exit 2.
@@ -64,6 +65,12 @@ def render(names: Sequence[str], reports: Sequence[dict[str, Any]]) -> str:
     lines += _table(["system", "inputs", "candidates", "top-1", "top-3", "top-5"],
                     [[n, str(r["inputs"]), str(r["candidates"]), *(_pct(r["metrics"].get(primary), k) for k in ks)]
                      for n, r in systems])
+    by_source = [(n, source, group) for n, r in systems for source, group in r.get("by_source", {}).items()]
+    if by_source:
+        lines += ["", f"Table 1 per source of the inputs: {label} (%)", ""]
+        lines += _table(["system", "source", "inputs", "top-1", "top-3", "top-5", "exact top-1"],
+                        [[n, source, str(g["inputs"]), *(_pct(g["metrics"].get(primary), k) for k in ks),
+                          _pct(g["metrics"].get("exact_match"), "top1")] for n, source, g in by_source])
     lines += ["", "Exact match (%, the paper's Table 6)", ""]
     lines += _table(["system", "top-1", "top-3", "top-5"],
                     [[n, *(_pct(r["metrics"].get("exact_match"), k) for k in ks)] for n, r in systems])

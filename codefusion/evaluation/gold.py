@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from codefusion.data.benchmarks import cf_source
+
 _PIECES = re.compile(r"\s+|[A-Za-z_]\w*|\d+(?:\.\d+)?|\S")
 _LANGUAGE = {"PythonBenchmarks": "python", "BashBenchmarks": "bash", "CFRuleBenchmarks": "cf"}
 
@@ -60,6 +62,8 @@ def gold_predictions(benchmark: str | Path, split: str = "test", candidates: int
             record["language"] = language
         if "Data" in item:
             record["table"] = item["Data"]
+        if language == "cf" and cf_source(item.get("ID")) is not None:
+            record["source"] = cf_source(item.get("ID"))
         records.append(record)
     return records
 

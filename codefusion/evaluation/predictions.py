@@ -2,7 +2,8 @@
 
     {"id": 713, "nl": "...", "reference": "Between(15,85)",
      "candidates": [{"code": "Between(15, 85)", "score": -0.12}, ...],   # best first
-     "table": [["Index", "Value"], ...]}                                  # CF inputs only
+     "table": [["Index", "Value"], ...],                                  # CF inputs only
+     "source": "cornet"}                          # optional: the benchmark's sub-source
 
 Candidates are scored in file order (the sampler's ranking); `score` is informational. A line
 that is not JSON, has no reference or no list of candidates is skipped and reported, never
@@ -37,6 +38,7 @@ class Prediction:
     table: list[list[Any]] | None = None
     language: str | None = None
     scores: list[float | None] = field(default_factory=list)
+    source: str | None = None  # the benchmark's sub-source (CF: cornet | nltocf), scored apart
 
 
 def _parse_line(row: Any) -> Prediction:
@@ -65,8 +67,12 @@ def _parse_line(row: Any) -> Prediction:
     language = row.get("language")
     if language is not None:
         language = check_language(language)
+    source = row.get("source")
+    if source is not None and not (isinstance(source, str) and source):
+        raise ValueError("source is not a non-empty string")
     return Prediction(id=row.get("id"), reference=reference, candidates=codes,
-                      nl=row.get("nl"), table=table, language=language, scores=scores)
+                      nl=row.get("nl"), table=table, language=language, scores=scores,
+                      source=source)
 
 
 def read_predictions(path: str | Path) -> tuple[list[Prediction], list[str]]:

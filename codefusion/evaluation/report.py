@@ -8,6 +8,10 @@
     syntax_valid_top1            % of first-ranked candidates that parse
     diversity                    mean over inputs of each `diversity()` figure on the top-5
     execution_modes              CF: how execution match was decided per input
+    by_source[name] = {"inputs", "metrics", "syntax_valid_top1"}
+                                 when the rows name two or more `source`s (the CF test split:
+                                 cornet and nltocf): every top-k metric per source, from the
+                                 same per-candidate scores as the whole-file figures
     template_modes               Bash: the template mode behind each template metric
     seconds                      time per part
 
@@ -79,14 +83,16 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
         "metrics": metrics, "seconds": seconds,
     }
 
+    per_input: dict[str, list[list[float]]] = {}  # metric -> per input, per candidate
+    extras: dict[str, dict[str, Any]] = {}  # metric -> its model, or "not computed" and why
     start = time.perf_counter()
-    metrics["exact_match"] = _topk(_per_candidate(
-        records, lambda code, r: exact_match(code, r.reference, language)))
+    per_input["exact_match"] = _per_candidate(
+        records, lambda code, r: exact_match(code, r.reference, language))
     seconds["exact_match"] = time.perf_counter() - start
 
     if language == "bash":
         start = time.perf_counter()
-        metrics.update(_templates(records))
+        per_input.update(_templates(records))
         report["template_modes"] = {f"{name}{suffix}": mode
                                     for suffix, mode in TEMPLATE_MODES.items()
                                     for name in ("template_match", "template_accuracy")}
@@ -97,21 +103,27 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
 
         def execution(code: str, r: Prediction) -> bool:
             return execution_match_detail(code, r.reference, r.table)[0]
-        metrics["execution_match"] = _topk(_per_candidate(records, execution))
+        per_input["execution_match"] = _per_candidate(records, execution)
         for r in records:
             modes[execution_match_detail(r.reference, r.reference, r.table)[1]] += 1
         report["execution_modes"] = dict(modes)
         seconds["execution_match"] = time.perf_counter() - start
     if language == "python" or model is not None:
         start = time.perf_counter()
-        metrics.update(_codebertscore(records, language, model, device))
+        scores, extras = _codebertscore(records, language, model, device)
+        per_input.update(scores)
         seconds["codebertscore"] = time.perf_counter() - start
+    for name in dict.fromkeys([*per_input, *extras]):
+        metrics[name] = {**(_topk(per_input[name]) if name in per_input else {}),
+                         **extras.get(name, {})}
 
     start = time.perf_counter()
-    firsts = [r.candidates[0] if r.candidates else "" for r in records]
-    report["syntax_valid_top1"] = 100.0 * sum(syntax_valid(c, language) for c in firsts) / max(
-        1, len(records))
+    valid = [syntax_valid(r.candidates[0] if r.candidates else "", language) for r in records]
+    report["syntax_valid_top1"] = _percent(valid)
     seconds["syntax_valid"] = time.perf_counter() - start
+    groups = _by_source(records, per_input, valid)
+    if groups:
+        report["by_source"] = groups
 
     start = time.perf_counter()
     report["diversity"] = _diversity(records, encoder, device)
@@ -120,20 +132,43 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
     return report
 
 
-def _templates(records: Sequence[Prediction]) -> dict[str, Any]:
-    """Template match and accuracy top-k in each mode of TEMPLATE_MODES."""
-    out: dict[str, Any] = {}
+def _percent(flags: Sequence[bool]) -> float:
+    return 100.0 * sum(flags) / max(1, len(flags))
+
+
+def _by_source(records: Sequence[Prediction], per_input: dict[str, list[list[float]]],
+               valid: Sequence[bool]) -> dict[str, Any] | None:
+    """Every top-k metric and syntactic validity per `source`, in order of first appearance
+    (rows without one: "unlabelled"); None unless the rows name two or more sources."""
+    names = [r.source or "unlabelled" for r in records]
+    if all(r.source is None for r in records) or len(set(names)) < 2:
+        return None
+    groups: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        rows = [i for i, n in enumerate(names) if n == name]
+        groups[name] = {
+            "inputs": len(rows),
+            "metrics": {m: _topk([values[i] for i in rows]) for m, values in per_input.items()},
+            "syntax_valid_top1": _percent([valid[i] for i in rows]),
+        }
+    return groups
+
+
+def _templates(records: Sequence[Prediction]) -> dict[str, list[list[float]]]:
+    """Template match and accuracy, per input and candidate, in each mode of TEMPLATE_MODES."""
+    out: dict[str, list[list[float]]] = {}
     for suffix, mode in TEMPLATE_MODES.items():
-        out[f"template_match{suffix}"] = _topk(_per_candidate(
-            records, lambda code, r: template_match(code, r.reference, mode)))
-        out[f"template_accuracy{suffix}"] = _topk(_per_candidate(
-            records, lambda code, r: template_accuracy(code, r.reference, mode)))
+        out[f"template_match{suffix}"] = _per_candidate(
+            records, lambda code, r: template_match(code, r.reference, mode))
+        out[f"template_accuracy{suffix}"] = _per_candidate(
+            records, lambda code, r: template_accuracy(code, r.reference, mode))
     return out
 
 
 def _codebertscore(records: Sequence[Prediction], language: str, model: str | None,
-                   device: str | None) -> dict[str, Any]:
-    """CodeBERTScore F1 and F3 top-k, scored in one batch over every (candidate, reference)."""
+                   device: str | None) -> tuple[dict[str, list[list[float]]], dict[str, Any]]:
+    """CodeBERTScore F1 and F3 per input and candidate, scored in one batch over every
+    (candidate, reference), and each metric's extra entries: its model, or "not computed"."""
     pairs = [(i, code) for i, r in enumerate(records) for code in r.candidates[:max(TOP_KS)]]
     try:
         scores = codebertscore([code for _, code in pairs],
@@ -141,14 +176,14 @@ def _codebertscore(records: Sequence[Prediction], language: str, model: str | No
                                device=device)
     except ModelUnavailable as error:
         missing = {"computed": False, "reason": str(error)}
-        return {"codebertscore_f1": dict(missing), "codebertscore_f3": dict(missing)}
-    out: dict[str, Any] = {}
+        return {}, {"codebertscore_f1": dict(missing), "codebertscore_f3": dict(missing)}
+    values: dict[str, list[list[float]]] = {}
     for key in ("f1", "f3"):
         per_input: list[list[float]] = [[] for _ in records]
         for (i, _), value in zip(pairs, scores[key]):
             per_input[i].append(value)
-        out[f"codebertscore_{key}"] = {**_topk(per_input), "model": scores["model"]}
-    return out
+        values[f"codebertscore_{key}"] = per_input
+    return values, {name: {"model": scores["model"]} for name in values}
 
 
 def _diversity(records: Sequence[Prediction], encoder: str | Encoder | None,
@@ -193,7 +228,7 @@ def _cells(entry: dict[str, Any]) -> str:
 def format_table(report: dict[str, Any], source: str = "") -> str:
     """The report as text in the paper's layout (Tables 1, 2, 3 and 6 for one language)."""
     order = [report["primary"]] + sorted(k for k in report["metrics"] if k != report["primary"])
-    width = max(28, *(len(label(report, name)) + 12 for name in order))
+    width = max(30, *(len(label(report, name)) + 12 for name in order))  # room for "  syntactically valid (top-1)"
     lines = [f"CodeFusion evaluation: {report['language']}, {report['inputs']} inputs, "
              f"{report['candidates']} candidates{'  (' + source + ')' if source else ''}",
              f"{'metric':<{width}}{'top-1':>8}{'top-3':>8}{'top-5':>8}"]
@@ -203,6 +238,12 @@ def format_table(report: dict[str, Any], source: str = "") -> str:
             tag = " (primary)" if name == report["primary"] else ""
             lines.append(f"{label(report, name) + tag:<{width}}{_cells(entry)}")
     lines.append(f"{'syntactically valid (top-1)':<{width}}{report['syntax_valid_top1']:8.1f} %")
+    for name, group in report.get("by_source", {}).items():
+        lines.append(f"source {name} ({group['inputs']} inputs):")
+        for metric in order:
+            if metric in group["metrics"]:
+                lines.append(f"  {label(report, metric):<{width - 2}}{_cells(group['metrics'][metric])}")
+        lines.append(f"  {'syntactically valid (top-1)':<{width - 2}}{group['syntax_valid_top1']:8.1f} %")
     div = report["diversity"]
     if div.get("inputs"):
         grams = " / ".join(f"{div.get(f'distinct_{n}', float('nan')):.2f}" for n in range(1, 5))

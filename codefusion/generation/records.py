@@ -21,10 +21,12 @@ def reference_of(row: dict[str, Any]) -> Optional[str]:
 
 
 def prediction_record(row: dict[str, Any], index: int, candidates: list[dict[str, Any]]) -> dict[str, Any]:
-    """The prediction file's row: id, nl, reference, table (CF inputs), candidates."""
+    """The prediction file's row: id, nl, reference, table (CF inputs), source (when the input
+    row names one), candidates."""
     record = {"id": str(row.get("id", index)), "nl": row["nl"], "reference": reference_of(row)}
-    if "table" in row:
-        record["table"] = row["table"]
+    for key in ("table", "source"):
+        if key in row:
+            record[key] = row[key]
     record["candidates"] = candidates
     return record
 

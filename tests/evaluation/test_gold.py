@@ -75,6 +75,7 @@ def test_gold_prediction_files_follow_the_sample_schema(data_dir: Path) -> None:
     again = gold_predictions(path, "test", candidates=3, seed=1, limit=80)
     assert records == again  # same seed, same file
     first = records[-1]
-    assert set(first) == {"id", "nl", "reference", "candidates", "language", "table"}
+    assert set(first) == {"id", "nl", "reference", "candidates", "language", "table", "source"}
+    assert [r["source"] for r in records] == ["cornet"] * 60 + ["nltocf"] * 20  # test IDs 713-772, then 773-
     assert first["candidates"][0]["code"] == first["reference"]
     assert len(first["candidates"]) == 3 and first["table"][0]
