@@ -2,8 +2,9 @@
 
 Every number is read from codefusion.evaluate's JSON report of the variant's evaluate stage (one
 per seed); nothing is recomputed. Columns: for each metric with top-k values (the primary metric,
-exact match), top-1/3/5; `syntax_valid_top1`; `diversity.<key>` (distinct n-grams, pairwise edit
-distance). The paper's number for the variant's `paper:` row sits beside ours where it has one.
+exact match), top-1/3/5; `source.<name>`: the primary metric's top-1/3/5 on the inputs of one
+source (the report's `by_source`: the CF test split's cornet and nltocf); `syntax_valid_top1`;
+`diversity.<key>` (distinct n-grams, pairwise edit distance). The paper's number for the variant's `paper:` row sits beside ours where it has one.
 """
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def columns_of(report: dict[str, Any], metrics: list[str]) -> dict[str, Optional
         elif name.startswith("diversity."):
             value = report.get("diversity", {}).get(name.split(".", 1)[1])
             out[name] = value if isinstance(value, (int, float)) else None
+        elif name.startswith("source."):
+            group = report.get("by_source", {}).get(name.split(".", 1)[1], {})
+            entry = group.get("metrics", {}).get(report.get("primary"), {})
+            for k in (1, 3, 5):
+                out[f"{name}.top{k}"] = entry.get(f"top{k}")
         else:
             metric = report.get("primary") if name == "primary" else name
             entry = report.get("metrics", {}).get(metric, {})
@@ -82,12 +88,16 @@ def _cell(mean: Optional[float], std: Optional[float], scale: float) -> str:
 
 
 def _label(column: str, primary: str) -> str:
-    """`primary.top1` -> `execution match top-1`, `diversity.distinct_1` -> `distinct_1`."""
+    """`primary.top1` -> `execution match top-1`, `diversity.distinct_1` -> `distinct_1`,
+    `source.cornet.top1` -> `execution match top-1, cornet`."""
     if column in LABELS:
         return LABELS[column]
     name, _, part = column.partition(".")
     if name == "diversity":
         return part
+    if name == "source":
+        source, _, k = part.partition(".")
+        return f"{primary.replace('_', ' ')} {k.replace('top', 'top-')}, {source}"
     return f"{(primary if name == 'primary' else name).replace('_', ' ')} {part.replace('top', 'top-')}"
 
 

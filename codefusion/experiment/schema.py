@@ -104,8 +104,9 @@ class ExperimentSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     stages: dict[str, StageSpec] = field(default_factory=dict)
     variants: dict[str, VariantSpec] = field(default_factory=dict)  # none given: one, "base"
-    # Metrics to tabulate: names in codefusion.evaluate's JSON (`metrics`), plus `syntax_valid_top1`
-    # and `diversity.<key>`; empty: the primary metric, exact match, validity and distinct n-grams.
+    # Metrics to tabulate: names in codefusion.evaluate's JSON (`metrics`), plus `syntax_valid_top1`,
+    # `diversity.<key>` and `source.<name>` (the primary metric on one source's inputs); empty: the
+    # primary metric, exact match, validity and distinct n-grams.
     metrics: list[str] = field(default_factory=list)
     paper_table: Optional[int] = None  # 1, 2, 3, 4 or 6: the paper's numbers shown beside ours
     plots: list[PlotSpec] = field(default_factory=list)

@@ -88,3 +88,15 @@ def test_evaluate_and_compare_print_each_source(tmp_path: Path, capsys: pytest.C
     printed = capsys.readouterr().out
     assert "Table 1 per source of the inputs: execution match (%)" in printed
     assert "| B | nltocf | 2 | 50.0 | 50.0 | 50.0 | 50.0 |" in printed
+
+
+def test_experiment_results_read_each_source() -> None:
+    from codefusion.experiment.results import _label, columns_of
+
+    report = score_predictions([_record(0, "cornet", True), _record(1, "nltocf", False)], "cf", encoder=None)
+    columns = columns_of(report, ["primary", "source.cornet", "source.nltocf", "source.other"])
+    assert columns["primary.top1"] == 50.0
+    assert (columns["source.cornet.top1"], columns["source.nltocf.top1"], columns["source.nltocf.top3"]) == (
+        100.0, 0.0, 100.0)
+    assert columns["source.other.top1"] is None  # a source the report does not have: "—" in the table
+    assert _label("source.cornet.top1", "execution_match") == "execution match top-1, cornet"
