@@ -68,9 +68,12 @@ def render(names: Sequence[str], reports: Sequence[dict[str, Any]]) -> str:
     by_source = [(n, source, group) for n, r in systems for source, group in r.get("by_source", {}).items()]
     if by_source:
         lines += ["", f"Table 1 per source of the inputs: {label} (%)", ""]
-        lines += _table(["system", "source", "inputs", "top-1", "top-3", "top-5", "exact top-1"],
+        lines += _table(["system", "source", "inputs", "top-1", "top-3", "top-5", "exact top-1", "distinct-1",
+                         "edit distance mean"],
                         [[n, source, str(g["inputs"]), *(_pct(g["metrics"].get(primary), k) for k in ks),
-                          _pct(g["metrics"].get("exact_match"), "top1")] for n, source, g in by_source])
+                          _pct(g["metrics"].get("exact_match"), "top1"),
+                          *(_num(g.get("diversity", {}).get(key)) for key in ("distinct_1", "edit_distance_mean"))]
+                         for n, source, g in by_source])
     lines += ["", "Exact match (%, the paper's Table 6)", ""]
     lines += _table(["system", "top-1", "top-3", "top-5"],
                     [[n, *(_pct(r["metrics"].get("exact_match"), k) for k in ks)] for n, r in systems])

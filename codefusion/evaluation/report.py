@@ -121,13 +121,14 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
     valid = [syntax_valid(r.candidates[0] if r.candidates else "", language) for r in records]
     report["syntax_valid_top1"] = _percent(valid)
     seconds["syntax_valid"] = time.perf_counter() - start
-    groups = _by_source(records, per_input, valid)
-    if groups:
-        report["by_source"] = groups
 
     start = time.perf_counter()
-    report["diversity"] = _diversity(records, encoder, device)
+    figures, embedding = _diversity_per_input(records, encoder, device)
+    report["diversity"] = _mean_diversity(figures, embedding)
     seconds["diversity"] = time.perf_counter() - start
+    groups = _by_source(records, per_input, valid, figures, embedding)
+    if groups:
+        report["by_source"] = groups
     seconds["total"] = time.perf_counter() - clock
     return report
 
@@ -137,9 +138,10 @@ def _percent(flags: Sequence[bool]) -> float:
 
 
 def _by_source(records: Sequence[Prediction], per_input: dict[str, list[list[float]]],
-               valid: Sequence[bool]) -> dict[str, Any] | None:
-    """Every top-k metric and syntactic validity per `source`, in order of first appearance
-    (rows without one: "unlabelled"); None unless the rows name two or more sources."""
+               valid: Sequence[bool], figures: Sequence[dict[str, float | None] | None],
+               embedding: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Every top-k metric, syntactic validity and diversity per `source`, in order of first
+    appearance (rows without one: "unlabelled"); None unless the rows name two or more sources."""
     names = [r.source or "unlabelled" for r in records]
     if all(r.source is None for r in records) or len(set(names)) < 2:
         return None
@@ -150,6 +152,7 @@ def _by_source(records: Sequence[Prediction], per_input: dict[str, list[list[flo
             "inputs": len(rows),
             "metrics": {m: _topk([values[i] for i in rows]) for m, values in per_input.items()},
             "syntax_valid_top1": _percent([valid[i] for i in rows]),
+            "diversity": _mean_diversity([figures[i] for i in rows], embedding),
         }
     return groups
 
@@ -186,30 +189,41 @@ def _codebertscore(records: Sequence[Prediction], language: str, model: str | No
     return values, {name: {"model": scores["model"]} for name in values}
 
 
-def _diversity(records: Sequence[Prediction], encoder: str | Encoder | None,
-               device: str | None) -> dict[str, Any]:
-    """Mean of each diversity figure over the inputs with at least two candidates."""
-    groups = [r.candidates[:DIVERSITY_K] for r in records if len(r.candidates) >= 2]
-    result: dict[str, Any] = {"inputs": len(groups), "k": DIVERSITY_K}
+def _diversity_per_input(records: Sequence[Prediction], encoder: str | Encoder | None,
+                         device: str | None) -> tuple[list[dict[str, float | None] | None], dict[str, Any] | None]:
+    """Each input's `diversity()` figures on its top-DIVERSITY_K (None for fewer than two
+    candidates), and why the embedding figures are missing (None when they were computed)."""
+    groups = [r.candidates[:DIVERSITY_K] for r in records]
     cached: CachedEncoder | None = None
-    if encoder is not None:
+    embedding: dict[str, Any] | None = None
+    if encoder is None:
+        embedding = {"computed": False, "reason": "encoder=none"}
+    else:
         try:
             loaded = load_encoder(encoder, device=device) if isinstance(encoder, str) else encoder
             cached = CachedEncoder(loaded)
-            cached.prime([c for group in groups for c in group])
+            cached.prime([c for group in groups if len(group) >= 2 for c in group])
         except ModelUnavailable as error:
-            result["embedding"] = {"computed": False, "reason": str(error)}
+            cached, embedding = None, {"computed": False, "reason": str(error)}
+    return [diversity(group, encoder=cached) if len(group) >= 2 else None for group in groups], embedding
+
+
+def _mean_diversity(figures: Sequence[dict[str, float | None] | None],
+                    embedding: dict[str, Any] | None) -> dict[str, Any]:
+    """Mean of each diversity figure over the inputs with at least two candidates."""
+    present = [f for f in figures if f is not None]
+    result: dict[str, Any] = {"inputs": len(present), "k": DIVERSITY_K}
     sums: dict[str, float] = {}
     counts: Counter[str] = Counter()
-    for group in groups:
-        for key, value in diversity(group, encoder=cached).items():
+    for figure in present:
+        for key, value in figure.items():
             if value is not None:
                 sums[key] = sums.get(key, 0.0) + value
                 counts[key] += 1
     for key in sorted(sums):
         result[key] = sums[key] / counts[key]
-    if encoder is None:
-        result["embedding"] = {"computed": False, "reason": "encoder=none"}
+    if embedding is not None:
+        result["embedding"] = dict(embedding)
     return result
 
 
@@ -244,6 +258,11 @@ def format_table(report: dict[str, Any], source: str = "") -> str:
             if metric in group["metrics"]:
                 lines.append(f"  {label(report, metric):<{width - 2}}{_cells(group['metrics'][metric])}")
         lines.append(f"  {'syntactically valid (top-1)':<{width - 2}}{group['syntax_valid_top1']:8.1f} %")
+        div = group.get("diversity", {})
+        if div.get("inputs"):
+            grams = " / ".join(f"{div.get(f'distinct_{n}', float('nan')):.2f}" for n in range(1, 5))
+            lines.append(f"  distinct 1-4-grams, edit distance mean (top-{div['k']})  {grams}, "
+                         f"{div.get('edit_distance_mean', float('nan')):.2f}")
     div = report["diversity"]
     if div.get("inputs"):
         grams = " / ".join(f"{div.get(f'distinct_{n}', float('nan')):.2f}" for n in range(1, 5))

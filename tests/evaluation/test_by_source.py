@@ -46,6 +46,19 @@ def test_each_source_is_scored_from_the_same_candidates() -> None:
     # the whole file is the inputs-weighted mean of its sources
     assert report["metrics"]["execution_match"]["top1"] == pytest.approx(100 * 2 / 7)
     assert groups["cornet"]["syntax_valid_top1"] == 100.0
+    assert groups["cornet"]["diversity"]["inputs"] == 3 and groups["cornet"]["diversity"]["k"] == 5
+
+
+def test_diversity_per_source() -> None:
+    same = Prediction(id=0, reference="Blanks()", source="cornet", candidates=["Blanks()"] * 3)
+    differ = Prediction(id=1, reference="Blanks()", source="nltocf",
+                        candidates=["Blanks()", "GreaterThan(4)", "TextContains(abc)"])
+    report = score_predictions([same, differ], "cf", encoder=None)
+    cornet, nltocf = (report["by_source"][s]["diversity"] for s in ("cornet", "nltocf"))
+    assert cornet["edit_distance_mean"] == 0.0 and cornet["distinct_1"] < nltocf["distinct_1"]
+    assert nltocf["edit_distance_mean"] > 0.3
+    assert report["diversity"]["edit_distance_mean"] == pytest.approx(nltocf["edit_distance_mean"] / 2)
+    assert nltocf["embedding"] == {"computed": False, "reason": "encoder=none"}
 
 
 def test_no_breakdown_without_two_sources() -> None:
@@ -87,7 +100,7 @@ def test_evaluate_and_compare_print_each_source(tmp_path: Path, capsys: pytest.C
     assert compare_main([f"predictions=[{src},{src}]", "names=[A,B]", "language=cf", "encoder=none"]) == 0
     printed = capsys.readouterr().out
     assert "Table 1 per source of the inputs: execution match (%)" in printed
-    assert "| B | nltocf | 2 | 50.0 | 50.0 | 50.0 | 50.0 |" in printed
+    assert "| B | nltocf | 2 | 50.0 | 50.0 | 50.0 | 50.0 | n/c | n/c |" in printed  # one candidate: no diversity
 
 
 def test_experiment_results_read_each_source() -> None:
