@@ -8,9 +8,9 @@
     syntax_valid_top1            % of first-ranked candidates that parse
     diversity                    mean over inputs of each `diversity()` figure on the top-5
     execution_modes              CF: how execution match was decided per input
-    by_source[name] = {"inputs", "metrics", "syntax_valid_top1"}
+    by_source[name] = {"inputs", "metrics", "syntax_valid_top1", "diversity"}
                                  when the rows name two or more `source`s (the CF test split:
-                                 cornet and nltocf): every top-k metric per source, from the
+                                 cornet and nltocf): every figure above per source, from the
                                  same per-candidate scores as the whole-file figures
     template_modes               Bash: the template mode behind each template metric
     seconds                      time per part
