@@ -22,11 +22,12 @@ def reference_of(row: dict[str, Any]) -> Optional[str]:
 
 def prediction_record(row: dict[str, Any], index: int, candidates: list[dict[str, Any]]) -> dict[str, Any]:
     """The prediction file's row: id, nl, reference, table (CF inputs), source (when the input
-    row names one), candidates."""
+    row names one as a non-empty string: what the evaluator reads), candidates."""
     record = {"id": str(row.get("id", index)), "nl": row["nl"], "reference": reference_of(row)}
-    for key in ("table", "source"):
-        if key in row:
-            record[key] = row[key]
+    if "table" in row:
+        record["table"] = row["table"]
+    if isinstance(row.get("source"), str) and row["source"]:
+        record["source"] = row["source"]
     record["candidates"] = candidates
     return record
 

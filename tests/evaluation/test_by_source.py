@@ -77,6 +77,8 @@ def test_source_travels_from_rows_to_prediction_files() -> None:
     record = prediction_record(kept[0], 0, [{"code": "GreaterThan(4)", "score": 0.0}])
     assert record["source"] == "cornet" and record["table"] == TABLE
     assert "source" not in prediction_record(kept[1], 1, [])
+    # sample.py passes raw input rows: a source the evaluator could not read is not copied
+    assert "source" not in prediction_record({"nl": "blanks", "source": 3}, 2, [])
 
 
 def _write(path: Path, sources: list[object]) -> Path:
