@@ -98,9 +98,16 @@ def _keep(row: dict[str, Any], default_id: str) -> dict[str, Any]:
     kept = {"id": str(row.get("id", default_id)), "nl": row["nl"], "code": row["code"]}
     if isinstance(row.get("table"), list):
         kept["table"] = row["table"]
-    if isinstance(row.get("source"), str) and row["source"]:
-        kept["source"] = row["source"]
+    if source_of(row):
+        kept["source"] = source_of(row)
     return kept
+
+
+def source_of(row: dict[str, Any]) -> str | None:
+    """A row's benchmark sub-source (CF: cornet | nltocf) when it names one as a non-empty string,
+    the form codefusion.evaluate reads; else None. The one rule for the data module and sample.py."""
+    source = row.get("source")
+    return source if isinstance(source, str) and source else None
 
 
 # Rows with an utterance or program longer than this many characters are skipped (and counted)

@@ -62,8 +62,9 @@ def gold_predictions(benchmark: str | Path, split: str = "test", candidates: int
             record["language"] = language
         if "Data" in item:
             record["table"] = item["Data"]
-        if language == "cf" and cf_source(item.get("ID")) is not None:
-            record["source"] = cf_source(item.get("ID"))
+        source = cf_source(item.get("ID")) if language == "cf" else None
+        if source is not None:
+            record["source"] = source
         records.append(record)
     return records
 

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from codefusion.data.examples import source_of
 from codefusion.edit_distance import normalized_edit_distance
 from codefusion.generation.contract import Generation, decode_code
 
@@ -26,8 +27,8 @@ def prediction_record(row: dict[str, Any], index: int, candidates: list[dict[str
     record = {"id": str(row.get("id", index)), "nl": row["nl"], "reference": reference_of(row)}
     if "table" in row:
         record["table"] = row["table"]
-    if isinstance(row.get("source"), str) and row["source"]:
-        record["source"] = row["source"]
+    if source_of(row):
+        record["source"] = source_of(row)
     record["candidates"] = candidates
     return record
 
