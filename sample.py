@@ -2,7 +2,7 @@
 
     python sample.py ckpt=PATH [text="..." | input=FILE.jsonl | data=DATA_DIR split=test] [limit=N]
                      [num_candidates=5] [sampler=dpm_solver++|ddpm|ddim] [steps=15] [seed=0]
-                     [batch_size=32] [rank=logprob|mbr] [decode=decoder|grounding] [clamp=true clamp_from=K]
+                     [batch_size=32] [rank=logprob|mbr] [keep=N distinct=true] [decode=decoder|grounding] [clamp=true clamp_from=K]
                      [record_every=M [save_tensors=true]] [unconditional=true] [guidance=W] [weights=ema|raw]
                      [device=cpu|cuda] [devices=N] [precision=auto|32|bf16] [compile=true] [out=FILE.jsonl]
                      [baseline.num_beams=5 baseline.do_sample=true baseline.temperature=T ...]   (baselines)
@@ -22,7 +22,9 @@ directory written by `python -m codefusion.export` (or a Hugging Face Hub id of 
 JSON line per input with `id`, `nl`, `reference` (when known), `table` (CF inputs) and
 `candidates`, a list of {code, score} ranked best first, reference-free: by mean token
 log-probability, or with rank=mbr by minimum Bayes risk (mean similarity to the other
-candidates; `logprob` kept). Every (input, candidate) draws its noise from its own stream seeded
+candidates; `logprob` kept); keep=N writes the first N, and distinct=true drops a program that
+repeats a better-ranked one (num_candidates=20 rank=mbr keep=5 distinct=true: five different
+programs, the consensus first; docs/results.md "Top-5 from 20 noises"). Every (input, candidate) draws its noise from its own stream seeded
 by (seed, input index, candidate): the same seed gives the same output at any batch size and on
 any number of devices in float32 (precision=32); bf16 autocast rounds by kernel, so there the last
 digits of a score (rarely a token) can depend on the batch. All options: codefusion/generation/options.py (`SampleOptions`).
@@ -63,7 +65,7 @@ def generate_all(argv: list[str]) -> int:
 
     from codefusion.generation.devices import GenerationModule, run_predict
     from codefusion.generation.inputs import collate_fn, read_inputs
-    from codefusion.generation.options import parse_sample_options
+    from codefusion.generation.options import OptionsError, parse_sample_options
     from codefusion.generation.outputs import check_outputs, write_outputs
     from codefusion.generation.records import Records
     from codefusion.precision import describe, resolve_precision
@@ -72,6 +74,9 @@ def generate_all(argv: list[str]) -> int:
     opts = parse_sample_options(argv)
     check_outputs(opts)
     generator = load_generator(opts.ckpt, opts)  # OptionsError: an option that does not fit it (steps > T, ...)
+    if opts.keep > generator.num_candidates:  # num_candidates=0 resolved by the checkpoint
+        raise OptionsError(f"keep={opts.keep} is more than the {generator.num_candidates} candidates sampled; "
+                           f"set num_candidates >= {opts.keep}")
     rows = read_inputs(opts)
     if not rows:
         raise DataError("no usable inputs (every row was skipped, or the file is empty)")
@@ -83,7 +88,7 @@ def generate_all(argv: list[str]) -> int:
     if precision != "32":  # the trajectory rows' metadata; absent means float32 (as in every older file)
         generator.meta["precision"] = precision
     start, tok = time.time(), generator.tokenizer
-    records = Records(tok, opts.rank, generator.meta)
+    records = Records(tok, opts.rank, generator.meta, keep=opts.keep, distinct=opts.distinct)
     collate = collate_fn(rows, tok, generator.max_nl_len, opts.unconditional)
     module = GenerationModule(generator, collate, lambda idx, gen: records.add(rows, idx, gen), len(rows), opts.batch_size)
     merged, loop_seconds, steps_run, is_rank_zero = run_predict(
@@ -92,7 +97,8 @@ def generate_all(argv: list[str]) -> int:
     if not is_rank_zero:
         return 0
     nonfinite = write_outputs(opts, merged)
-    summary = (f"{len(merged['records'])} inputs, {generator.num_candidates} candidates each, {generator.label}, "
+    written = f" ({'distinct, ' if opts.distinct else ''}{opts.keep or 'all'} written)" if opts.keep or opts.distinct else ""
+    summary = (f"{len(merged['records'])} inputs, {generator.num_candidates} candidates each{written}, {generator.label}, "
                f"{'bf16' if precision == 'bf16' else 'float32'}, {time.time() - start:.1f} s")
     if nonfinite:
         summary += f", {nonfinite} non-finite scores written as null"

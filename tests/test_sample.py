@@ -72,7 +72,7 @@ from conftest import ROOT  # noqa: E402
 from conftest import load_codefusion_ckpt as load_for_generation  # noqa: E402
 from conftest import run_generator as generate  # noqa: E402
 
-from codefusion.generation.records import mbr_scores  # noqa: E402
+from codefusion.generation.records import choose, mbr_scores  # noqa: E402
 from codefusion.generation.trajectory import main as trajectory_main  # noqa: E402
 from codefusion.generation.trajectory import read_trajectories  # noqa: E402
 from codefusion.networks.codefusion import nearest_tokens  # noqa: E402
@@ -167,6 +167,32 @@ def test_rank_mbr_reorders_and_keeps_logprob(ckpt: Path, tmp_path: Path) -> None
     assert all(c["logprob"] <= 0 for c in cands)
 
 
+def test_choose_keeps_the_first_distinct_programs() -> None:
+    codes = ["A(1, 2)", "B(2)", " A(1,  2)\n", "C(3)", "B(2)"]
+    order = [0, 2, 1, 4, 3]
+    assert choose(codes, order) == order  # nothing asked: the ranking as it is
+    assert choose(codes, order, keep=2) == [0, 2]
+    assert choose(codes, order, distinct=True) == [0, 1, 3]  # codes[2] repeats codes[0] up to whitespace runs
+    assert choose(codes, order, keep=2, distinct=True) == [0, 1]
+    assert choose(codes, order, keep=9, distinct=True) == [0, 1, 3]  # fewer distinct programs than keep
+
+
+def test_keep_distinct_writes_the_best_distinct_of_all_sampled(ckpt: Path, tmp_path: Path, capsys) -> None:
+    base = [f"ckpt={ckpt}", "text=highlight values greater than 4", "num_candidates=6", "steps=6", "rank=mbr",
+            "precision=32", "record_every=3"]
+    assert sample.main([*base, f"out={tmp_path / 'all.jsonl'}"]) == 0
+    assert sample.main([*base, "keep=3", "distinct=true", f"out={tmp_path / 'kept.jsonl'}"]) == 0
+    assert "6 candidates each (distinct, 3 written)" in capsys.readouterr().err
+    every = json.loads((tmp_path / "all.jsonl").read_text())["candidates"]
+    kept = json.loads((tmp_path / "kept.jsonl").read_text())["candidates"]
+    first_distinct = [every[i] for i in choose([c["code"] for c in every], list(range(6)), keep=3, distinct=True)]
+    assert kept == first_distinct  # MBR over all six, then the best distinct three, in that order
+    assert len({" ".join(c["code"].split()) for c in kept}) == len(kept) <= 3
+    traj = [json.loads(line) for line in (tmp_path / "kept.trajectory.jsonl").read_text().splitlines()]
+    assert [t["candidate"] for t in traj] == list(range(len(kept)))  # trajectories of the written candidates only
+    assert [t["trajectory"][-1]["code"] for t in traj] == [c["code"] for c in kept]
+
+
 def test_grounding_and_clamping(ckpt: Path) -> None:
     cfg, model, process, tok = load_for_generation(str(ckpt))
     src, mask = _src(tok, ["highlight cells greater than 4"])
@@ -199,6 +225,9 @@ def test_sampling_errors_leave_nothing_behind(ckpt: Path, tmp_path: Path, capsys
         ([f"ckpt={ckpt}", "text=x", "record_every=2"], "record_every needs out=FILE.jsonl"),
         ([f"ckpt={ckpt}", "text=x", "rank=best"], "rank=best must be one of logprob, mbr"),
         ([f"ckpt={ckpt}", "text=x", "num_candidates=two"], "bad value for 'num_candidates'"),
+        ([f"ckpt={ckpt}", "text=x", "num_candidates=2", "keep=5"], "keep=5 is more than num_candidates=2"),
+        ([f"ckpt={ckpt}", "text=x", "keep=2"], "keep=2 is more than the 1 candidates sampled"),
+        ([f"ckpt={ckpt}", "text=x", "keep=-1"], "keep must be >= 0"),
         ([f"ckpt={ckpt}", "text=x", "devices=2", f"out={out}"], "devices=2 is more than the 1 inputs"),
     ]
     for args, needle in cases:

@@ -266,7 +266,9 @@ def format_table(report: dict[str, Any], source: str = "") -> str:
     div = report["diversity"]
     if div.get("inputs"):
         grams = " / ".join(f"{div.get(f'distinct_{n}', float('nan')):.2f}" for n in range(1, 5))
-        lines.append(f"diversity of top-{div['k']} ({div['inputs']} inputs):")
+        fewer = report["inputs"] - div["inputs"]  # a file written with keep/distinct can hold one program for an input
+        lines.append(f"diversity of top-{div['k']} ({div['inputs']} inputs"
+                     + (f"; {fewer} with fewer than two candidates left out" if fewer else "") + "):")
         lines.append(f"  distinct 1-4-grams         {grams}")
         if "embedding" in div:
             lines.append(f"  embedding cosine           not computed ({div['embedding']['reason']})")

@@ -72,6 +72,8 @@ class SampleOptions(GenerateOptions):
     limit: int = 0  # first N inputs only (0 = all)
     batch_size: int = 32  # inputs per batch (each with k candidates: batch_size x k rows)
     rank: str = "logprob"  # logprob (mean token log-probability) | mbr (minimum Bayes risk)
+    keep: int = 0  # candidates written per input, best first (0 = all num_candidates)
+    distinct: bool = False  # drop a candidate whose program repeats a better-ranked one (up to whitespace)
     out: Optional[str] = None  # output JSONL (default: stdout)
     device: Optional[str] = None  # accelerator: cpu | cuda | gpu (default: cuda when available)
     devices: int = 1  # devices, each a shard of the inputs (Lightning's predict loop, DDP)
@@ -95,8 +97,11 @@ def parse_sample_options(argv: list[str]) -> SampleOptions:
     for key in ("batch_size", "devices"):  # clamp_from, steps, sampler: SamplingOptions.check
         if getattr(opts, key) < 1:
             raise OptionsError(f"{key}={getattr(opts, key)} must be >= 1")
-    if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates, opts.guidance) < 0:
-        raise OptionsError("record_every, limit, steps, num_candidates and guidance must be >= 0")
+    if min(opts.record_every, opts.limit, opts.steps, opts.num_candidates, opts.guidance, opts.keep) < 0:
+        raise OptionsError("record_every, limit, steps, num_candidates, guidance and keep must be >= 0")
+    if opts.keep and opts.num_candidates and opts.keep > opts.num_candidates:
+        raise OptionsError(f"keep={opts.keep} is more than num_candidates={opts.num_candidates}: sample at least "
+                           f"as many candidates as you keep")
     if opts.record_every and not opts.out:
         raise OptionsError("record_every needs out=FILE.jsonl (the trajectory is written beside it)")
     if opts.save_tensors and not opts.record_every:

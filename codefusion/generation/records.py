@@ -1,5 +1,6 @@
 """Turning a `Generation` into sample.py's output records: one line per input (candidates best
-first, by log-probability or minimum Bayes risk), one trajectory line per (input, candidate).
+first, by log-probability or minimum Bayes risk; optionally the first `keep` distinct programs of
+the k sampled), one trajectory line per written (input, candidate).
 """
 from __future__ import annotations
 
@@ -43,18 +44,39 @@ def mbr_scores(codes: list[str]) -> list[float]:
     return [sum(row) / (k - 1) for row in sim]
 
 
+def choose(codes: list[str], order: list[int], keep: int = 0, distinct: bool = False) -> list[int]:
+    """The candidates written, best first: `order` (indices into `codes`, ranked), without a
+    program that repeats a better-ranked one when `distinct` (equal up to whitespace), cut to the
+    first `keep` (0 = all). Sampling k > keep noises and keeping `keep` distinct programs is how
+    top-k gets k different programs (docs/results.md, "Top-5 from 20 noises")."""
+    chosen, seen = [], set()
+    for c in order:
+        key = " ".join(codes[c].split())
+        if distinct and key in seen:
+            continue
+        seen.add(key)
+        chosen.append(c)
+        if keep and len(chosen) == keep:
+            break
+    return chosen
+
+
 class Records:
     """Output rows of one batch (and their trajectories), built from a `Generation`.
 
     Args:
         tokenizer: decodes token ids to code.
-        rank: "logprob" keeps the generator's order; "mbr" re-ranks by `mbr_scores`, keeping the
-            log-probability as `logprob`.
+        rank: "logprob" keeps the generator's order; "mbr" re-ranks by `mbr_scores` over all k
+            candidates, keeping the log-probability as `logprob`.
         meta: fields copied into every trajectory row (language, sampler, steps, num_timesteps).
+        keep: candidates written per input, after ranking (0 = all k); see `choose`.
+        distinct: drop a candidate whose program repeats a better-ranked one; see `choose`.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, rank: str = "logprob", meta: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, rank: str = "logprob", meta: Optional[dict[str, Any]] = None,
+                 keep: int = 0, distinct: bool = False) -> None:
         self.tokenizer, self.rank, self.meta = tokenizer, rank, meta or {}
+        self.keep, self.distinct = keep, distinct
 
     def add(self, rows: list[dict[str, Any]], indices: list[int], gen: Generation) -> dict[str, Any]:
         """-> {"records": [(index, record)], "trajectories": [(index, row)], "tensors": [(index, (k, R, n, d))]}."""
@@ -66,11 +88,14 @@ class Records:
             codes = [decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)]
             logprob = gen.score[j].tolist()
             order = list(range(k))
-            cands = [{"code": codes[c], "score": logprob[c]} for c in order]
             if self.rank == "mbr":
                 mbr = mbr_scores(codes)
                 order = sorted(order, key=lambda c: -mbr[c])  # stable: ties keep log-probability order
+            order = choose(codes, order, self.keep, self.distinct)
+            if self.rank == "mbr":
                 cands = [{"code": codes[c], "score": mbr[c], "logprob": logprob[c]} for c in order]
+            else:
+                cands = [{"code": codes[c], "score": logprob[c]} for c in order]
             record = prediction_record(row, idx, cands)
             reference = record["reference"]
             out["records"].append((idx, record))

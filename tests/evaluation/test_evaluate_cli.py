@@ -114,6 +114,20 @@ def test_undecidable_language_and_empty_files(tmp_path: Path,
     assert "no usable prediction line" in capsys.readouterr().err
 
 
+def test_diversity_names_the_inputs_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # sample.py keep=5 distinct=true writes one program for an input whose noises all agree:
+    # such an input has no pairwise figures, and the table says how many were left out.
+    preds = tmp_path / "kept.jsonl"
+    rows = [{"id": 1, "reference": "ls -l", "candidates": ["ls -l"]},
+            {"id": 2, "reference": "ls -a", "candidates": ["ls -a", "ls -la", "ls"]}]
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([f"predictions={preds}", "language=bash", "encoder=none"]) == 0
+    assert "diversity of top-5 (1 inputs; 1 with fewer than two candidates left out):" in capsys.readouterr().out
+    preds.write_text(json.dumps(rows[1]) + "\n")
+    assert main([f"predictions={preds}", "language=bash", "encoder=none"]) == 0
+    assert "diversity of top-5 (1 inputs):" in capsys.readouterr().out
+
+
 def test_module_entry_point(data_dir: Path, tmp_path: Path) -> None:
     src = write_gold(data_dir, "cf", tmp_path / "cf.jsonl", limit=10)
     done = subprocess.run([sys.executable, "-m", "codefusion.evaluate", f"predictions={src}",
