@@ -26,7 +26,10 @@ stdout only), for the same inputs:
   reference-free, its mean edit distance to that candidate's own final program
   (`trajectory_to_final`) and the share already equal to it (`trajectory_settled`), which show
   when a chain commits even where it commits to another right program than the reference; and
-  its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`).
+  its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`);
+- `by_source`, when the rows name two or more sources (the CF test split: `cornet`, `nltocf`):
+  every decoding's exact and execution match and the per-input diversity figures for each source
+  apart (`codefusion.evaluate` splits its figures the same way).
 
 Exact match compares decoded code with the reference decoded from its (length-n) tokens, as
 train.py's held-out evaluation does. Every draw comes from (seed, input index, candidate)
@@ -43,7 +46,7 @@ import torch
 from torch import Tensor
 
 from codefusion.config import Weights, parse_dotlist
-from codefusion.data.examples import DataError, SplitReport, read_jsonl, tokenize_split
+from codefusion.data.examples import DataError, SplitReport, read_jsonl, source_of, tokenize_split
 from codefusion.data.tokenizer import upto_first_eos
 from codefusion.diffusion import RowNoise
 from codefusion.diffusion.noise import randn
@@ -211,7 +214,29 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         result["trajectory_execution_match"] = traj_execution.means()
     c, o = result["exact_match"]["chain"], result["exact_match"]["one_call"]
     result["chain_minus_one_call"] = c - o
+    groups = by_source(rows, {"exact_match": exact, "execution_match": execution, "diversity": diversity})
+    if groups:
+        result["by_source"] = groups
     return result
+
+
+def by_source(rows: list[dict[str, Any]], tallies: dict[str, Tally]) -> Optional[dict[str, Any]]:
+    """Each per-input figure of `tallies` averaged per source (in order of first appearance; rows
+    without one: "unlabelled"); None unless the rows name two or more sources. A figure not
+    recorded for every input (a diversity figure some inputs lack) is left out."""
+    names = [source_of(row) or "unlabelled" for row in rows]
+    if all(source_of(row) is None for row in rows) or len(set(names)) < 2:
+        return None
+    groups: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        idx = [i for i, n in enumerate(names) if n == name]
+        group: dict[str, Any] = {"inputs": len(idx)}
+        for key, tally in tallies.items():
+            means = {d: sum(v[i] for i in idx) / len(idx) for d, v in tally.hits.items() if len(v) == len(rows)}
+            if means:
+                group[key] = means
+        groups[name] = group
+    return groups
 
 
 @torch.no_grad()
@@ -315,6 +340,15 @@ def format_report(r: dict[str, Any]) -> str:
                  f"{row('trajectory_to_final', '.3f')}; already the final program {row('trajectory_settled', '.0%')}; "
                  f"exact match {row('trajectory_exact_match', '.1%')}"
                  + (f"; execution match {row('trajectory_execution_match', '.1%')}" if "trajectory_execution_match" in r else ""))
+    for name, g in r.get("by_source", {}).items():
+        gem, gex = g["exact_match"], g.get("execution_match", {})
+
+        def pair(key: str) -> str:
+            return f"{gem[key]:.1%}" + (f" / {gex[key]:.1%}" if key in gex else "")
+
+        lines.append(f"source {name} ({g['inputs']} inputs), exact" + (" / execution" if gex else "") + ": "
+                     f"chain {pair('chain')}, top-{k} {pair(f'chain_top{k}')}, one call {pair('one_call')}, "
+                     f"true L(y) {pair('truth')}; {g['diversity']['identical']:.0%} of inputs get {k} identical")
     return "\n".join(lines)
 
 

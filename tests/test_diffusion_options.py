@@ -322,6 +322,32 @@ def test_diagnose_counts_skipped_rows(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert "3 rows, 2 kept; malformed skipped: 1" in capsys.readouterr().err
 
 
+def test_diagnose_per_source(sc_ckpt: Path, tmp_path: Path, capsys) -> None:
+    table = [["Index", "Value"], ["0", "5"], ["1", "2"], ["2", "9"]]
+    rows = [{"nl": "highlight cells greater than 4", "code": "GreaterThan(4)", "table": table, "source": "cornet"},
+            {"nl": "color cells below 7", "code": "LessThan(7)", "table": table, "source": "nltocf"},
+            {"nl": "cells between 2 and 6", "code": "Between(2, 6)", "table": table, "source": "cornet"},
+            {"nl": "cells equal to 9", "code": "Equal(9)", "table": table}]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "diag.json"
+    assert diagnose.main([f"ckpt={sc_ckpt}", f"input={data}", "num_candidates=2", "steps=3", f"out={out}"]) == 0
+    text = capsys.readouterr().out
+    r = json.loads(out.read_text())
+    groups = r["by_source"]
+    assert list(groups) == ["cornet", "nltocf", "unlabelled"] and [g["inputs"] for g in groups.values()] == [2, 1, 1]
+    for key in ("exact_match", "execution_match"):  # every decoding, and the sources weigh up to the whole
+        assert all(set(g[key]) == set(r[key]) for g in groups.values())
+        for decoding, whole in r[key].items():
+            assert sum(g["inputs"] * g[key][decoding] for g in groups.values()) / 4 == pytest.approx(whole)
+    assert sum(g["inputs"] * g["diversity"]["identical"] for g in groups.values()) / 4 == pytest.approx(r["diversity"]["identical"])
+    assert "source cornet (2 inputs), exact / execution: chain" in text
+    # One source only: no breakdown.
+    data.write_text("".join(json.dumps({**row, "source": "cornet"}) + "\n" for row in rows))
+    assert diagnose.main([f"ckpt={sc_ckpt}", f"input={data}", "num_candidates=2", "steps=3", f"out={out}"]) == 0
+    assert "by_source" not in json.loads(out.read_text()) and "source cornet" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("arg, needle", [
     ("limit=-1", "limit"), ("bogus=1", "bogus"), ("steps=100000", "steps"), ("input=/nonexistent.jsonl", "not found"),
     ("num_candidates=0", "num_candidates"),
