@@ -97,7 +97,8 @@ def generate_all(argv: list[str]) -> int:
     if not is_rank_zero:
         return 0
     nonfinite = write_outputs(opts, merged)
-    written = f" ({'distinct, ' if opts.distinct else ''}{opts.keep or 'all'} written)" if opts.keep or opts.distinct else ""
+    written = (f" ({opts.keep}{' distinct' if opts.distinct else ''} written)" if opts.keep
+               else " (distinct ones written)" if opts.distinct else "")
     summary = (f"{len(merged['records'])} inputs, {generator.num_candidates} candidates each{written}, {generator.label}, "
                f"{'bf16' if precision == 'bf16' else 'float32'}, {time.time() - start:.1f} s")
     if nonfinite:

@@ -182,7 +182,7 @@ def test_keep_distinct_writes_the_best_distinct_of_all_sampled(ckpt: Path, tmp_p
             "precision=32", "record_every=3"]
     assert sample.main([*base, f"out={tmp_path / 'all.jsonl'}"]) == 0
     assert sample.main([*base, "keep=3", "distinct=true", f"out={tmp_path / 'kept.jsonl'}"]) == 0
-    assert "6 candidates each (distinct, 3 written)" in capsys.readouterr().err
+    assert "6 candidates each (3 distinct written)" in capsys.readouterr().err
     every = json.loads((tmp_path / "all.jsonl").read_text())["candidates"]
     kept = json.loads((tmp_path / "kept.jsonl").read_text())["candidates"]
     first_distinct = [every[i] for i in choose([c["code"] for c in every], list(range(6)), keep=3, distinct=True)]
