@@ -123,7 +123,7 @@ def test_conala_nulls_dropped_without_originals(tmp_path: Path) -> None:
 
 
 def test_file_schema(with_conala: tuple[Path, dict]) -> None:
-    out, _ = with_conala
+    out, report = with_conala
     cf = official("cf")
     for lang in OFFICIAL:
         for split in ("train", "valid", "test"):
@@ -144,6 +144,13 @@ def test_file_schema(with_conala: tuple[Path, dict]) -> None:
                     assert row["source"] == ("nltocf" if int(row["id"]) >= 773 else "cornet")
     test = read_jsonl(out / "cf" / "test.jsonl")
     assert Counter(r["source"] for r in test) == {"cornet": 60, "nltocf": 118}
+    # the report counts them, and the CLI prints them
+    written = report["languages"]["cf"]["written"]
+    assert report["languages"]["cf"]["written_by_source"] == {
+        "train": {"cornet": written["train"]}, "valid": {"cornet": written["valid"]}, "test": {"cornet": 60, "nltocf": 118}}
+    assert "written_by_source" not in report["languages"]["python"]
+    assert f"  cf from cornet, train/valid/test: {written['train']:,} / {written['valid']:,} / 60" in report["_stdout"]
+    assert "  cf from nltocf, train/valid/test: 0 / 0 / 118" in report["_stdout"]
     # the content agrees with the IDs: CORNET rules are over an ["Index", "Value", ...] table
     assert all((r["table"][0][:2] == ["Index", "Value"]) == (r["source"] == "cornet") for r in test)
 

@@ -45,6 +45,7 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,9 +358,11 @@ def _language_report(
         reasons[s] = {}
         for d in r.dropped:
             reasons[s][d["reason"]] = reasons[s].get(d["reason"], 0) + 1
+    sources = {s: dict(Counter(row["source"] for row in rows if "source" in row)) for s, rows in final.items()}
     return {
         "official": {s: len(recs) for s, recs in splits.items()},
         "written": {s: len(rows) for s, rows in final.items()},
+        **({"written_by_source": sources} if any(sources.values()) else {}),  # CF: cornet / nltocf
         "repaired": {s: len(r.repaired) for s, r in results.items()},
         "dropped": {s: len(r.dropped) for s, r in results.items()},
         "dropped_reasons": reasons,
@@ -383,6 +386,11 @@ def format_summary(report: dict[str, Any]) -> str:
             f"   repaired train/test {rep['train']}/{rep['test']}"
             f"   dropped train/test {drop['train']}/{drop['test']}"
         )
+    for lang, r in langs.items():
+        by_source = r.get("written_by_source", {})
+        for name in dict.fromkeys(n for counts in by_source.values() for n in counts):
+            counts = " / ".join(f"{by_source[s].get(name, 0):,}" for s in ("train", "valid", "test"))
+            lines.append(f"  {lang} from {name}, train/valid/test: {counts}")
     for lang, r in langs.items():
         for split, reasons in r["dropped_reasons"].items():
             for reason, n in sorted(reasons.items()):
