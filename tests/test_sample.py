@@ -168,11 +168,13 @@ def test_rank_mbr_reorders_and_keeps_logprob(ckpt: Path, tmp_path: Path) -> None
 
 
 def test_choose_keeps_the_first_distinct_programs() -> None:
-    codes = ["A(1, 2)", "B(2)", " A(1,  2)\n", "C(3)", "B(2)"]
+    codes = ["A(1, 2)", "B(2)", " A(1, 2)\n", "C(3)", "B(2)", "A(1,  2)"]
     order = [0, 2, 1, 4, 3]
     assert choose(codes, order) == order  # nothing asked: the ranking as it is
     assert choose(codes, order, keep=2) == [0, 2]
-    assert choose(codes, order, distinct=True) == [0, 1, 3]  # codes[2] repeats codes[0] up to whitespace runs
+    assert choose(codes, order, distinct=True) == [0, 1, 3]  # codes[2] repeats codes[0] once stripped
+    assert choose(codes, [0, 5], distinct=True) == [0, 5]  # inner whitespace is part of the program
+    assert choose(["if a:\n    b\nc", "if a:\n    b\n    c"], [0, 1], distinct=True) == [0, 1]  # Python indentation
     assert choose(codes, order, keep=2, distinct=True) == [0, 1]
     assert choose(codes, order, keep=9, distinct=True) == [0, 1, 3]  # fewer distinct programs than keep
 
@@ -187,7 +189,7 @@ def test_keep_distinct_writes_the_best_distinct_of_all_sampled(ckpt: Path, tmp_p
     kept = json.loads((tmp_path / "kept.jsonl").read_text())["candidates"]
     first_distinct = [every[i] for i in choose([c["code"] for c in every], list(range(6)), keep=3, distinct=True)]
     assert kept == first_distinct  # MBR over all six, then the best distinct three, in that order
-    assert len({" ".join(c["code"].split()) for c in kept}) == len(kept) <= 3
+    assert len({c["code"].strip() for c in kept}) == len(kept) <= 3
     traj = [json.loads(line) for line in (tmp_path / "kept.trajectory.jsonl").read_text().splitlines()]
     assert [t["candidate"] for t in traj] == list(range(len(kept)))  # trajectories of the written candidates only
     assert [t["trajectory"][-1]["code"] for t in traj] == [c["code"] for c in kept]

@@ -73,7 +73,7 @@ class SampleOptions(GenerateOptions):
     batch_size: int = 32  # inputs per batch (each with k candidates: batch_size x k rows)
     rank: str = "logprob"  # logprob (mean token log-probability) | mbr (minimum Bayes risk)
     keep: int = 0  # candidates written per input, best first (0 = all num_candidates)
-    distinct: bool = False  # drop a candidate whose program repeats a better-ranked one (up to whitespace)
+    distinct: bool = False  # drop a candidate whose program repeats a better-ranked one (same text once stripped)
     out: Optional[str] = None  # output JSONL (default: stdout)
     device: Optional[str] = None  # accelerator: cpu | cuda | gpu (default: cuda when available)
     devices: int = 1  # devices, each a shard of the inputs (Lightning's predict loop, DDP)

@@ -46,12 +46,14 @@ def mbr_scores(codes: list[str]) -> list[float]:
 
 def choose(codes: list[str], order: list[int], keep: int = 0, distinct: bool = False) -> list[int]:
     """The candidates written, best first: `order` (indices into `codes`, ranked), without a
-    program that repeats a better-ranked one when `distinct` (equal up to whitespace), cut to the
-    first `keep` (0 = all). Sampling k > keep noises and keeping `keep` distinct programs is how
-    top-k gets k different programs (docs/results.md, "Top-5 from 20 noises")."""
+    program that repeats a better-ranked one when `distinct` (the same text once leading and
+    trailing whitespace is stripped: inner whitespace can matter, as Python's indentation or a
+    quoted string's spaces do), cut to the first `keep` (0 = all). Sampling k > keep noises and
+    keeping `keep` distinct programs is how top-k gets k different programs (docs/results.md,
+    "Top-5 from 20 noises")."""
     chosen, seen = [], set()
     for c in order:
-        key = " ".join(codes[c].split())
+        key = codes[c].strip()
         if distinct and key in seen:
             continue
         seen.add(key)
