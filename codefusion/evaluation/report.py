@@ -12,6 +12,10 @@
                                  when the rows name two or more `source`s (the CF test split:
                                  cornet and nltocf): every figure above per source, from the
                                  same per-candidate scores as the whole-file figures
+    oracle_all                   files with more than 5 candidates per input (sample.py
+                                 num_candidates=20): {"k", exact_match[, execution_match]}, the
+                                 share of inputs with any of all their candidates right (the
+                                 ceiling of any ranking of them; the cheap metrics only)
     template_modes               Bash: the template mode behind each template metric
     seconds                      time per part
 
@@ -60,9 +64,19 @@ def _topk(per_input: Sequence[Sequence[float]]) -> dict[str, float]:
     return {f"top{k}": 100.0 * v for k, v in mean_top_k(per_input, TOP_KS).items()}
 
 
-def _per_candidate(records: Sequence[Prediction],
-                   metric: Callable[[str, Prediction], float]) -> list[list[float]]:
-    return [[float(metric(code, r)) for code in r.candidates[:max(TOP_KS)]] for r in records]
+def _per_candidate(records: Sequence[Prediction], metric: Callable[[str, Prediction], float],
+                   first: int | None = max(TOP_KS)) -> list[list[float]]:
+    return [[float(metric(code, r)) for code in r.candidates[:first]] for r in records]
+
+
+def _oracle_all(records: Sequence[Prediction], metrics: dict[str, Callable[[str, Prediction], float]]) -> dict[str, Any] | None:
+    """Over files holding more than max(TOP_KS) candidates for some input: % of inputs with any
+    candidate right, for each (cheap) metric; None otherwise."""
+    k = max((len(r.candidates) for r in records), default=0)
+    if k <= max(TOP_KS):
+        return None
+    return {"k": k, **{name: 100.0 * sum(max(s, default=0.0) for s in _per_candidate(records, fn, None)) / len(records)
+                       for name, fn in metrics.items()}}
 
 
 def score_predictions(records: Sequence[Prediction], language: str, *,
@@ -86,8 +100,9 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
     per_input: dict[str, list[list[float]]] = {}  # metric -> per input, per candidate
     extras: dict[str, dict[str, Any]] = {}  # metric -> its model, or "not computed" and why
     start = time.perf_counter()
-    per_input["exact_match"] = _per_candidate(
-        records, lambda code, r: exact_match(code, r.reference, language))
+    cheap: dict[str, Callable[[str, Prediction], float]] = {
+        "exact_match": lambda code, r: exact_match(code, r.reference, language)}
+    per_input["exact_match"] = _per_candidate(records, cheap["exact_match"])
     seconds["exact_match"] = time.perf_counter() - start
 
     if language == "bash":
@@ -104,6 +119,7 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
         def execution(code: str, r: Prediction) -> bool:
             return execution_match_detail(code, r.reference, r.table)[0]
         per_input["execution_match"] = _per_candidate(records, execution)
+        cheap["execution_match"] = execution
         for r in records:
             modes[execution_match_detail(r.reference, r.reference, r.table)[1]] += 1
         report["execution_modes"] = dict(modes)
@@ -117,6 +133,9 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
         metrics[name] = {**(_topk(per_input[name]) if name in per_input else {}),
                          **extras.get(name, {})}
 
+    oracle = _oracle_all(records, cheap)
+    if oracle:
+        report["oracle_all"] = oracle
     start = time.perf_counter()
     valid = [syntax_valid(r.candidates[0] if r.candidates else "", language) for r in records]
     report["syntax_valid_top1"] = _percent(valid)
@@ -252,6 +271,10 @@ def format_table(report: dict[str, Any], source: str = "") -> str:
             tag = " (primary)" if name == report["primary"] else ""
             lines.append(f"{label(report, name) + tag:<{width}}{_cells(entry)}")
     lines.append(f"{'syntactically valid (top-1)':<{width}}{report['syntax_valid_top1']:8.1f} %")
+    if "oracle_all" in report:
+        oracle = report["oracle_all"]
+        lines.append(f"any of all (up to {oracle['k']}) candidates right: "
+                     + ", ".join(f"{LABELS[m]} {oracle[m]:.1f}" for m in order if m in oracle))
     for name, group in report.get("by_source", {}).items():
         lines.append(f"source {name} ({group['inputs']} inputs):")
         for metric in order:

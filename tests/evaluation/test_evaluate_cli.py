@@ -128,6 +128,27 @@ def test_diversity_names_the_inputs_it_leaves_out(tmp_path: Path, capsys: pytest
     assert "diversity of top-5 (1 inputs):" in capsys.readouterr().out
 
 
+def test_oracle_over_all_candidates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # sample.py num_candidates=20 writes more candidates than top-5 reads: the report adds the
+    # share of inputs with any of them right (the ceiling of any ranking), for the cheap metrics.
+    table = [["Index", "Value"], ["0", "5"], ["1", "2"], ["2", "9"]]
+    wrong = [f"LessThan({v})" for v in range(10, 16)]
+    rows = [{"id": 1, "reference": "GreaterThan(4)", "table": table, "candidates": [*wrong, "GreaterThan(4)"]},
+            {"id": 2, "reference": "GreaterThan(4)", "table": table, "candidates": ["GreaterThan(3)", *wrong]}]
+    preds, out = tmp_path / "k7.jsonl", tmp_path / "k7.json"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([f"predictions={preds}", "language=cf", "encoder=none", f"out={out}"]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    # the 7th candidate is right for input 1 (exact and execution); GreaterThan(3) formats the same rows for input 2
+    assert report["metrics"]["execution_match"]["top5"] == 50.0 and report["metrics"]["exact_match"]["top5"] == 0.0
+    assert report["oracle_all"] == {"k": 7, "exact_match": 50.0, "execution_match": 100.0}
+    assert "any of all (up to 7) candidates right: execution match 100.0, exact match 50.0" in text
+    preds.write_text("".join(json.dumps({**r, "candidates": r["candidates"][:5]}) + "\n" for r in rows))
+    assert main([f"predictions={preds}", "language=cf", "encoder=none", f"out={out}"]) == 0
+    assert "oracle_all" not in json.loads(out.read_text()) and "any of all" not in capsys.readouterr().out
+
+
 def test_module_entry_point(data_dir: Path, tmp_path: Path) -> None:
     src = write_gold(data_dir, "cf", tmp_path / "cf.jsonl", limit=10)
     done = subprocess.run([sys.executable, "-m", "codefusion.evaluate", f"predictions={src}",
