@@ -225,7 +225,7 @@ def by_source(rows: list[dict[str, Any]], tallies: dict[str, Tally]) -> Optional
     without one: "unlabelled"); None unless the rows name two or more sources. A figure not
     recorded for every input (a diversity figure some inputs lack) is left out."""
     names = [source_of(row) or "unlabelled" for row in rows]
-    if all(source_of(row) is None for row in rows) or len(set(names)) < 2:
+    if len(set(names)) < 2:  # no source named, or one source for every row
         return None
     groups: dict[str, Any] = {}
     for name in dict.fromkeys(names):

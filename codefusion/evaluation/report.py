@@ -69,14 +69,14 @@ def _per_candidate(records: Sequence[Prediction], metric: Callable[[str, Predict
     return [[float(metric(code, r)) for code in r.candidates[:first]] for r in records]
 
 
-def _oracle_all(records: Sequence[Prediction], metrics: dict[str, Callable[[str, Prediction], float]]) -> dict[str, Any] | None:
+def _oracle_all(records: Sequence[Prediction], every: dict[str, list[list[float]]]) -> dict[str, Any] | None:
     """Over files holding more than max(TOP_KS) candidates for some input: % of inputs with any
-    candidate right, for each (cheap) metric; None otherwise."""
+    candidate right, for each metric of `every` (scores of every candidate); None otherwise."""
     k = max((len(r.candidates) for r in records), default=0)
     if k <= max(TOP_KS):
         return None
-    return {"k": k, **{name: 100.0 * sum(max(s, default=0.0) for s in _per_candidate(records, fn, None)) / len(records)
-                       for name, fn in metrics.items()}}
+    return {"k": k, **{name: 100.0 * sum(max(s, default=0.0) for s in scores) / len(records)
+                       for name, scores in every.items()}}
 
 
 def score_predictions(records: Sequence[Prediction], language: str, *,
@@ -100,9 +100,9 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
     per_input: dict[str, list[list[float]]] = {}  # metric -> per input, per candidate
     extras: dict[str, dict[str, Any]] = {}  # metric -> its model, or "not computed" and why
     start = time.perf_counter()
-    cheap: dict[str, Callable[[str, Prediction], float]] = {
-        "exact_match": lambda code, r: exact_match(code, r.reference, language)}
-    per_input["exact_match"] = _per_candidate(records, cheap["exact_match"])
+    every: dict[str, list[list[float]]] = {}  # the cheap metrics, every candidate scored once (oracle_all)
+    every["exact_match"] = _per_candidate(records, lambda code, r: exact_match(code, r.reference, language), None)
+    per_input["exact_match"] = [s[:max(TOP_KS)] for s in every["exact_match"]]
     seconds["exact_match"] = time.perf_counter() - start
 
     if language == "bash":
@@ -118,8 +118,8 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
 
         def execution(code: str, r: Prediction) -> bool:
             return execution_match_detail(code, r.reference, r.table)[0]
-        per_input["execution_match"] = _per_candidate(records, execution)
-        cheap["execution_match"] = execution
+        every["execution_match"] = _per_candidate(records, execution, None)
+        per_input["execution_match"] = [s[:max(TOP_KS)] for s in every["execution_match"]]
         for r in records:
             modes[execution_match_detail(r.reference, r.reference, r.table)[1]] += 1
         report["execution_modes"] = dict(modes)
@@ -133,7 +133,7 @@ def score_predictions(records: Sequence[Prediction], language: str, *,
         metrics[name] = {**(_topk(per_input[name]) if name in per_input else {}),
                          **extras.get(name, {})}
 
-    oracle = _oracle_all(records, cheap)
+    oracle = _oracle_all(records, every)
     if oracle:
         report["oracle_all"] = oracle
     start = time.perf_counter()
@@ -162,7 +162,7 @@ def _by_source(records: Sequence[Prediction], per_input: dict[str, list[list[flo
     """Every top-k metric, syntactic validity and diversity per `source`, in order of first
     appearance (rows without one: "unlabelled"); None unless the rows name two or more sources."""
     names = [r.source or "unlabelled" for r in records]
-    if all(r.source is None for r in records) or len(set(names)) < 2:
+    if len(set(names)) < 2:  # no source named, or one source for every row
         return None
     groups: dict[str, Any] = {}
     for name in dict.fromkeys(names):

@@ -89,15 +89,11 @@ class Records:
             k = gen.tokens.shape[1]
             codes = [decode_code(tok, gen.tokens[j, c].tolist()) for c in range(k)]
             logprob = gen.score[j].tolist()
-            order = list(range(k))
-            if self.rank == "mbr":
-                mbr = mbr_scores(codes)
-                order = sorted(order, key=lambda c: -mbr[c])  # stable: ties keep log-probability order
+            mbr = mbr_scores(codes) if self.rank == "mbr" else None
+            order = sorted(range(k), key=lambda c: -mbr[c]) if mbr else list(range(k))  # stable: ties keep log-prob order
             order = choose(codes, order, self.keep, self.distinct)
-            if self.rank == "mbr":
-                cands = [{"code": codes[c], "score": mbr[c], "logprob": logprob[c]} for c in order]
-            else:
-                cands = [{"code": codes[c], "score": logprob[c]} for c in order]
+            cands = [{"code": codes[c], "score": mbr[c], "logprob": logprob[c]} if mbr else {"code": codes[c], "score": logprob[c]}
+                     for c in order]
             record = prediction_record(row, idx, cands)
             reference = record["reference"]
             out["records"].append((idx, record))
