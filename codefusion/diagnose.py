@@ -28,8 +28,10 @@ stdout only), for the same inputs:
   when a chain commits even where it commits to another right program than the reference; and
   its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`);
 - `by_source`, when the rows name two or more sources (the CF test split: `cornet`, `nltocf`):
-  every decoding's exact and execution match and the per-input diversity figures for each source
-  apart (`codefusion.evaluate` splits its figures the same way).
+  every decoding's exact and execution match, the per-input diversity figures and the trajectory's
+  edit distance to the reference for each source apart (`codefusion.evaluate` splits its figures
+  the same way). On the CF test split the NLToCF half, which no model here writes, keeps the whole
+  split's final edit distance above 0.5; the CORNET half is where a falling trajectory can show.
 
 Exact match compares decoded code with the reference decoded from its (length-n) tokens, as
 train.py's held-out evaluation does. Every draw comes from (seed, input index, candidate)
@@ -165,6 +167,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
     exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
     to_final, settled, traj_exact, traj_execution = Tally(), Tally(), Tally(), Tally()
+    traj_input = Tally()  # the trajectory's edit distance to the reference, per input (mean over its k)
     token_acc = Tally()  # mean over inputs of the per-input share of code tokens right
     k = opts.num_candidates
     for start in range(0, len(rows), opts.batch_size):
@@ -195,7 +198,9 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
             point = nearest_point(gen.trajectory, frac * steps)
             codes = [decode_code(tok, point.tokens[j, c].tolist()) for j, c in pairs]
             key = f"{frac:g}"
-            traj.add(key, [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)])
+            dist = [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)]
+            traj.add(key, dist)
+            traj_input.add(key, [sum(dist[j * k:(j + 1) * k]) / k for j in range(len(idx))])
             to_final.add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
             settled.add(key, [float(code == end) for code, end in zip(codes, finals)])
             score(traj_exact, traj_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
@@ -214,7 +219,8 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         result["trajectory_execution_match"] = traj_execution.means()
     c, o = result["exact_match"]["chain"], result["exact_match"]["one_call"]
     result["chain_minus_one_call"] = c - o
-    groups = by_source(rows, {"exact_match": exact, "execution_match": execution, "diversity": diversity})
+    groups = by_source(rows, {"exact_match": exact, "execution_match": execution, "diversity": diversity,
+                              "trajectory_edit_distance": traj_input})
     if groups:
         result["by_source"] = groups
     return result
@@ -348,7 +354,10 @@ def format_report(r: dict[str, Any]) -> str:
 
         lines.append(f"source {name} ({g['inputs']} inputs), exact" + (" / execution" if gex else "") + ": "
                      f"chain {pair('chain')}, top-{k} {pair(f'chain_top{k}')}, one call {pair('one_call')}, "
-                     f"true L(y) {pair('truth')}; {g['diversity']['identical']:.0%} of inputs get {k} identical")
+                     f"true L(y) {pair('truth')}; {g['diversity']['identical']:.0%} of inputs get {k} identical; "
+                     "trajectory edit distance to the reference "
+                     + " / ".join(f"{v:.3f}" for v in g["trajectory_edit_distance"].values())
+                     + f" at {fracs} of steps")
     return "\n".join(lines)
 
 

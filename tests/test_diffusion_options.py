@@ -341,7 +341,10 @@ def test_diagnose_per_source(sc_ckpt: Path, tmp_path: Path, capsys) -> None:
         for decoding, whole in r[key].items():
             assert sum(g["inputs"] * g[key][decoding] for g in groups.values()) / 4 == pytest.approx(whole)
     assert sum(g["inputs"] * g["diversity"]["identical"] for g in groups.values()) / 4 == pytest.approx(r["diversity"]["identical"])
+    for frac, whole in r["trajectory_edit_distance"].items():  # k candidates per input: input means weigh up too
+        assert sum(g["inputs"] * g["trajectory_edit_distance"][frac] for g in groups.values()) / 4 == pytest.approx(whole)
     assert "source cornet (2 inputs), exact / execution: chain" in text
+    assert "trajectory edit distance to the reference " in text.split("source cornet")[1].splitlines()[0]
     # One source only: no breakdown.
     data.write_text("".join(json.dumps({**row, "source": "cornet"}) + "\n" for row in rows))
     assert diagnose.main([f"ckpt={sc_ckpt}", f"input={data}", "num_candidates=2", "steps=3", f"out={out}"]) == 0
