@@ -91,6 +91,36 @@ def test_init_from_loads_weights_and_reports(tiny: list[str], tmp_path: Path, ca
     assert code == 0, err
     warn = [row for row in out.splitlines() if row.startswith("init_from warning")]
     assert len(warn) == 1 and "model.embed_norm=3.5 (source: " in warn[0] and "parameterization" not in warn[0]
+    # A self-conditioned fine-tune from a denoiser without it: the input projection is widened, not skipped.
+    code, out, err = run_train([*tiny, "train.max_steps=1", "model.self_condition=true", f"train.init_from={src}",
+                                f"train.run_dir={tmp_path / 'fine3'}"], capsys)
+    assert code == 0, err
+    line = next(row for row in out.splitlines() if row.startswith("init_from"))
+    assert "shape_mismatch 0; widened 1: denoiser.stack.proj_in.weight" in line and "missing 0" in line
+
+
+def test_widening_for_self_condition_keeps_the_denoiser_function() -> None:
+    from codefusion.networks.codefusion import Denoiser
+    from codefusion.training.run import widen_for_self_condition
+
+    torch.manual_seed(0)
+    sizes = dict(embed_dim=8, d_model=16, n_layers=2, n_heads=2, d_ff=32, d_context=12, max_len=6, dropout=0.0)
+    plain, conditioned = Denoiser(**sizes).eval(), Denoiser(**sizes, self_condition=True).eval()
+    with torch.no_grad():
+        for p in plain.parameters():  # proj_out starts at zero: give every weight a value
+            p.normal_(0, 0.3)
+    prefixed = lambda m: {f"denoiser.{k}": v for k, v in m.state_dict().items()}  # noqa: E731
+    state, widened = widen_for_self_condition(prefixed(plain), prefixed(conditioned))
+    assert widened == ["denoiser.stack.proj_in.weight"]
+    conditioned.load_state_dict({k.removeprefix("denoiser."): v for k, v in state.items()})
+    x_t, t, e_s = torch.randn(3, 6, 8), torch.tensor([0, 500, 1199]), torch.randn(3, 4, 12)
+    expected = plain(x_t, t, e_s, None)
+    assert expected.abs().max() > 0.1
+    for previous in (None, torch.randn(3, 6, 8)):  # whatever the previous x̂0, the source's function
+        torch.testing.assert_close(conditioned(x_t, t, e_s, None, self_cond=previous), expected)
+    # Same widths, or a source that is itself self-conditioned: nothing to widen.
+    assert widen_for_self_condition(prefixed(plain), prefixed(plain))[1] == []
+    assert widen_for_self_condition(prefixed(conditioned), prefixed(conditioned))[1] == []
 
 
 def test_bf16_mixed_precision_updates_the_weights(tiny: list[str], tmp_path: Path, capsys) -> None:

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from codefusion.atomic import write_jsonl_atomic
@@ -99,13 +100,31 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
 MEANING_KEYS = ("model.embed_norm", "diffusion.parameterization", "diffusion.schedule", "diffusion.num_timesteps")
 
 
+SELF_CONDITION_INPUT = "denoiser.stack.proj_in.weight"
+
+
+def widen_for_self_condition(source: dict[str, Tensor], own: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """A denoiser trained without self-conditioning, loaded into one with it: its input projection
+    (d_model, embed_dim) becomes the x_t half of the wider one (d_model, 2 embed_dim), and the
+    previous-x̂0 half starts at zero. The self-conditioned denoiser then computes exactly what the
+    source did, until fine-tuning teaches it to read its previous estimate (a pre-training without
+    self-conditioning can start a fine-tune with it). Returns the weights and the widened names."""
+    k = SELF_CONDITION_INPUT
+    if k not in source or k not in own:
+        return source, []
+    w, target = source[k], own[k].shape
+    if w.dim() != 2 or target != (w.shape[0], 2 * w.shape[1]):
+        return source, []
+    return {**source, k: torch.cat([w, torch.zeros_like(w)], dim=1)}, [k]
+
+
 def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, list[str]]:
     """Load another run's weights (EMA or raw) into `system` from its .ckpt or exported directory,
-    tolerating a different head/vocab: returns and prints what was loaded, missing, unexpected and
-    skipped for a shape mismatch."""
+    tolerating a different head/vocab: returns and prints what was loaded, missing, unexpected,
+    skipped for a shape mismatch and widened (`widen_for_self_condition`)."""
     files = load_model_files(path, which)
-    source = files.weights
     own = system.model.state_dict()  # includes aliases of tied weights (head = embedding ...)
+    source, widened = widen_for_self_condition(files.weights, own)
     unique = [n for n, _ in system.model.named_parameters()] + [n for n, _ in system.model.named_buffers()]
     loadable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     report = {
@@ -113,11 +132,13 @@ def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, lis
         "missing": sorted(k for k in unique if k not in source),
         "unexpected": sorted(k for k in source if k not in own),
         "shape_mismatch": sorted(k for k in source if k in own and own[k].shape != source[k].shape),
+        "widened": widened,
     }
     system.model.load_state_dict(loadable, strict=False)
     system.ema = type(system.ema)(system.model, system.cfg.optim.ema_decay)  # restart EMA from them
     say(f"init_from {path} ({which} weights): loaded {len(report['loaded'])} tensors; "
-        + "; ".join(f"{k} {len(v)}{': ' + ', '.join(v[:5]) if v else ''}" for k, v in report.items() if k != "loaded"))
+        + "; ".join(f"{k} {len(v)}{': ' + ', '.join(v[:5]) if v else ''}" for k, v in report.items()
+              if k != "loaded" and (v or k != "widened")))
     if files.kind == "codefusion" and (changed := config_differences(system.cfg, files.config, MEANING_KEYS, "source")):
         say(f"init_from warning: this run differs from {path} in {'; '.join(changed)}; the weights load, but "
             "mean something else under this run's choices (set them to match to continue that model)")
