@@ -100,8 +100,7 @@ def test_init_from_loads_weights_and_reports(tiny: list[str], tmp_path: Path, ca
 
 
 def test_widening_for_self_condition_keeps_the_denoiser_function() -> None:
-    from codefusion.networks.codefusion import Denoiser
-    from codefusion.training.run import widen_for_self_condition
+    from codefusion.networks.codefusion import Denoiser, widen_for_self_condition
 
     torch.manual_seed(0)
     sizes = dict(embed_dim=8, d_model=16, n_layers=2, n_heads=2, d_ff=32, d_context=12, max_len=6, dropout=0.0)

@@ -63,6 +63,25 @@ class Denoiser(nn.Module):
         return self.stack(x_t, temb, e_s, src_mask, kv)
 
 
+# The denoiser reads [x_t, previous x̂0] through this one projection (`Denoiser.forward`).
+SELF_CONDITION_INPUT = "denoiser.stack.proj_in.weight"
+
+
+def widen_for_self_condition(source: dict[str, Tensor], own: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """A denoiser trained without self-conditioning, loaded into one with it: its input projection
+    (d_model, embed_dim) becomes the x_t half of the wider one (d_model, 2 embed_dim), and the
+    previous-x̂0 half starts at zero. The self-conditioned denoiser then computes exactly what the
+    source did, until fine-tuning teaches it to read its previous estimate (a pre-training without
+    self-conditioning can start a fine-tune with it). Returns the weights and the widened names."""
+    k = SELF_CONDITION_INPUT
+    if k not in source or k not in own:
+        return source, []
+    w, target = source[k], own[k].shape
+    if w.dim() != 2 or target != (w.shape[0], 2 * w.shape[1]):
+        return source, []
+    return {**source, k: torch.cat([w, torch.zeros_like(w)], dim=1)}, [k]
+
+
 class Decoder(nn.Module):
     """D(x̂0, E_s) -> D_s: every position sees all others (and the utterance) before the head."""
 

@@ -11,7 +11,6 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
-from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from codefusion.atomic import write_jsonl_atomic
@@ -22,6 +21,7 @@ from codefusion.data.examples import DataError, SplitReport
 from codefusion.factory import build_tokenizer, run_tokenizer_dir
 from codefusion.generation.contract import decode_code
 from codefusion.generation.records import prediction_record
+from codefusion.networks.codefusion import widen_for_self_condition
 from codefusion.precision import autocast, describe, resolve_precision
 from codefusion.pretrained import load_model_files
 from codefusion.systems import build_system
@@ -98,24 +98,6 @@ def make_tokenizer(cfg: Config, run_dir: Path) -> PreTrainedTokenizerBase:
 # Config choices under which the same-shaped CodeFusion weights mean something else: the scale of
 # x0 = L(y), what the denoiser predicts, the noise levels it was trained on.
 MEANING_KEYS = ("model.embed_norm", "diffusion.parameterization", "diffusion.schedule", "diffusion.num_timesteps")
-
-
-SELF_CONDITION_INPUT = "denoiser.stack.proj_in.weight"
-
-
-def widen_for_self_condition(source: dict[str, Tensor], own: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
-    """A denoiser trained without self-conditioning, loaded into one with it: its input projection
-    (d_model, embed_dim) becomes the x_t half of the wider one (d_model, 2 embed_dim), and the
-    previous-x̂0 half starts at zero. The self-conditioned denoiser then computes exactly what the
-    source did, until fine-tuning teaches it to read its previous estimate (a pre-training without
-    self-conditioning can start a fine-tune with it). Returns the weights and the widened names."""
-    k = SELF_CONDITION_INPUT
-    if k not in source or k not in own:
-        return source, []
-    w, target = source[k], own[k].shape
-    if w.dim() != 2 or target != (w.shape[0], 2 * w.shape[1]):
-        return source, []
-    return {**source, k: torch.cat([w, torch.zeros_like(w)], dim=1)}, [k]
 
 
 def init_from(system: L.LightningModule, path: str, which: str) -> dict[str, list[str]]:
