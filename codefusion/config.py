@@ -104,6 +104,11 @@ class ModelConfig:
     # Fixing it stops L from collapsing towards 0 under the decoder loss, and sets where in the
     # noise schedule the tokens become recognisable (sqrt(embed_dim) = unit variance per dim).
     embed_norm: Optional[float] = None
+    # Learned absolute positions (data.max_nl_len of them) added to E_s before the denoiser and
+    # decoder read it. T5's encoder has only relative position biases, so a code position must
+    # learn from content alone which phrase of the utterance fills it ("the first of two
+    # predicates"); an autoregressive decoder knows that from what it has written. Paper: not used.
+    context_positions: bool = False
 
 
 @dataclass

@@ -29,6 +29,7 @@ def build_model(cfg: Config, vocab_size: int) -> CodeFusion:
                           null_context=cfg.train.cond_dropout > 0, **sizes),
         decoder=Decoder(n_layers=m.decoder_layers, **sizes),
         vocab_size=vocab_size, embed_dim=m.embed_dim, tie_head=m.tie_head, embed_norm=m.embed_norm,
+        context_positions=cfg.data.max_nl_len if m.context_positions else None,
     )
 
 

@@ -256,12 +256,33 @@ def test_fixed_embedding_norm_holds_for_every_token_and_the_tied_head() -> None:
         load_config([], [*TINY, "model.embed_norm=0"])
 
 
+# ---- source positions ---------------------------------------------------------------------------
+def test_context_positions_are_added_to_e_s_and_learned() -> None:
+    cfg, model, _ = tiny("model.context_positions=true", "data.max_nl_len=9")
+    _, plain, _ = tiny()
+    assert plain.context_pos is None  # the paper's default: E_s is the encoder's output
+    assert tuple(model.context_pos.shape) == (9, cfg.model.encoder_d_model)
+    src, mask = src_batch(2, 7)
+    raw = model.encoder(input_ids=src, attention_mask=mask.long()).last_hidden_state
+    torch.testing.assert_close(model.encode(src, mask), raw + model.context_pos[:7])
+    # the same token at two source positions reaches the cross-attention as two different vectors
+    same = torch.full((1, 7), 11)
+    e_s = model.encode(same, torch.ones(1, 7, dtype=torch.bool))
+    assert float((e_s[0, 2] - e_s[0, 5]).norm()) > 0.1
+    with pytest.raises(ValueError, match="max_nl_len"):
+        model.encode(torch.full((1, 10), 11), torch.ones(1, 10, dtype=torch.bool))
+    system = CodeFusionSystem(to_dict(cfg), vocab_size=VOCAB)  # the training loss reaches the table
+    torch.nn.init.normal_(system.model.decoder.stack.proj_out.weight, std=0.2)  # zero-initialised: no gradient yet
+    system.total(system.loss_terms(_batch())).mean().backward()
+    assert float(system.model.context_pos.grad.abs().sum()) > 0
+
+
 # ---- configs ------------------------------------------------------------------------------------
 def test_paper_choices_overlay_restores_the_paper() -> None:
     for base in ("quickstart.yaml", "python.yaml", "bash.yaml", "cf.yaml", "pretrain_cf.yaml"):
         cfg = load_config([str(ROOT / "configs" / base), str(ROOT / "configs" / "ablations" / "paper_choices.yaml")])
         assert cfg.diffusion.parameterization == "eps" and cfg.diffusion.t_sampling == "uniform"
-        assert not cfg.model.self_condition and cfg.model.embed_norm is None
+        assert not cfg.model.self_condition and cfg.model.embed_norm is None and not cfg.model.context_positions
         assert cfg.train.cond_dropout == 0.0 and cfg.train.draft_prob == 0.0 and cfg.eval.guidance == 1.0
 
 

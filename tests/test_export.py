@@ -83,8 +83,11 @@ def test_codefusion_model_api_matches_sample_py(runs, tmp_path: Path) -> None:
     records = [json.loads(line) for line in sample_output(runs["codefusion"], tmp_path, "num_candidates=3", "steps=5",
                                                           "seed=3", "precision=32").splitlines()]
     got = model.generate(TEXTS, num_candidates=3, steps=5, seed=3, batch_size=2, precision="32")
-    assert [[(c.code, c.score) for c in cands] for cands in got] == \
-        [[(c["code"], c["score"]) for c in r["candidates"]] for r in records]
+    # another batching pads the source to another width, so the attention sums in another order:
+    # the same programs, scores equal to float rounding (as tests/test_sample.py's batch tests)
+    assert [[c.code for c in cands] for cands in got] == [[c["code"] for c in r["candidates"]] for r in records]
+    assert [[c.score for c in cands] for cands in got] == \
+        [pytest.approx([c["score"] for c in r["candidates"]], abs=1e-5) for r in records]
     records = [json.loads(line) for line in sample_output(runs["codefusion"], tmp_path, "num_candidates=3",
                                                           "seed=3").splitlines()]  # the defaults
     got = model.generate(TEXTS, num_candidates=3, seed=3, batch_size=len(TEXTS))

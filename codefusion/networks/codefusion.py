@@ -32,6 +32,7 @@ class Denoiser(nn.Module):
                  null_context: bool = False) -> None:
         super().__init__()
         self.d_model = d_model
+        self.d_context = d_context
         self.self_condition = self_condition
         self.time_mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.SiLU(), nn.Linear(4 * d_model, d_model))
         d_in = 2 * embed_dim if self_condition else embed_dim
@@ -103,10 +104,15 @@ class CodeFusion(nn.Module):
             the signal-to-noise ratio of x_t cannot drift as L trains (the decoder loss alone pulls
             L towards 0); None leaves L free (the paper says nothing). The tied head reads the same
             rescaled table.
+        context_positions: when set, the number of learned absolute position vectors added to
+            E_s (the utterance's positions, up to this length), so the denoiser's and decoder's
+            cross-attention can tell the first phrase of the utterance from the second; None
+            (the paper) passes the encoder's output as it is.
     """
 
     def __init__(self, encoder: nn.Module, denoiser: Denoiser, decoder: Decoder,
-                 vocab_size: int, embed_dim: int, tie_head: bool = True, embed_norm: Optional[float] = None) -> None:
+                 vocab_size: int, embed_dim: int, tie_head: bool = True, embed_norm: Optional[float] = None,
+                 context_positions: Optional[int] = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.denoiser = denoiser
@@ -118,10 +124,19 @@ class CodeFusion(nn.Module):
         self.head = nn.Linear(embed_dim, vocab_size, bias=not tie_head)
         if tie_head:
             self.head.weight = self.embedding.weight
+        self.context_pos = (nn.Parameter(torch.randn(context_positions, denoiser.d_context) * 0.02)
+                            if context_positions else None)  # N(0, 0.02), like the code positions
 
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
-        """E_s = E(s): (B, S) token ids -> (B, S, d_context)."""
-        return self.encoder(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
+        """E_s = E(s): (B, S) token ids -> (B, S, d_context), plus the learned source positions
+        when the model has them."""
+        e_s = self.encoder(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
+        if self.context_pos is None:
+            return e_s
+        if e_s.shape[1] > self.context_pos.shape[0]:
+            raise ValueError(f"utterance of {e_s.shape[1]} tokens, longer than the {self.context_pos.shape[0]} "
+                             "source positions the model has (data.max_nl_len)")
+        return e_s + self.context_pos[: e_s.shape[1]].to(e_s.dtype)
 
     def embedding_table(self) -> Tensor:
         """The vocabulary's code embeddings as x0 uses them: (V, embed_dim), rescaled to
@@ -151,7 +166,8 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def parameter_report(model: CodeFusion) -> dict[str, int]:
-    """Parameters per component; the head shares L's weight when tied, so counts it as 0."""
+    """Parameters per component (and the source positions, when the model has them); the head
+    shares L's weight when tied, so counts it as 0."""
     tied = model.head.weight is model.embedding.weight
     report = {
         "encoder": count_parameters(model.encoder),
@@ -160,6 +176,8 @@ def parameter_report(model: CodeFusion) -> dict[str, int]:
         "embedding": count_parameters(model.embedding),
         "head": 0 if tied else count_parameters(model.head),
     }
+    if model.context_pos is not None:
+        report["context_positions"] = model.context_pos.numel()
     report["total"] = count_parameters(model)
     return report
 
