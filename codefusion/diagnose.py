@@ -27,9 +27,13 @@ stdout only), for the same inputs:
   (`trajectory_to_final`) and the share already equal to it (`trajectory_settled`), which show
   when a chain commits even where it commits to another right program than the reference; and
   its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`);
+  and the same edit distance and matches for the chain's state x_t itself, decoded by D + H
+  (`trajectory_x_t_edit_distance`, `trajectory_x_t_exact_match`, ...). x̂0 shows when the model
+  decides; x_t is the noisy state the paper's Figure 2 most likely decodes (its curves start at
+  100% after 0 steps), and it falls however early the model decides;
 - `by_source`, when the rows name two or more sources (the CF test split: `cornet`, `nltocf`):
   every decoding's exact and execution match, the per-input diversity figures and the trajectory's
-  edit distance to the reference for each source apart (`codefusion.evaluate` splits its figures
+  edit distances to the reference (x̂0 and x_t) for each source apart (`codefusion.evaluate` splits its figures
   the same way). On the CF test split the NLToCF half, which no model here writes, keeps the whole
   split's final edit distance above 0.5; the CORNET half is where a falling trajectory can show.
 
@@ -168,6 +172,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
     exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
     to_final, settled, traj_exact, traj_execution = Tally(), Tally(), Tally(), Tally()
     traj_input = Tally()  # the trajectory's edit distance to the reference, per input (mean over its k)
+    state, state_input, state_exact, state_execution = Tally(), Tally(), Tally(), Tally()  # the same for x_t
     token_acc = Tally()  # mean over inputs of the per-input share of code tokens right
     k = opts.num_candidates
     for start in range(0, len(rows), opts.batch_size):
@@ -204,6 +209,11 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
             to_final.add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
             settled.add(key, [float(code == end) for code, end in zip(codes, finals)])
             score(traj_exact, traj_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
+            codes = [decode_code(tok, point.state_tokens[j, c].tolist()) for j, c in pairs]
+            dist = [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)]
+            state.add(key, dist)
+            state_input.add(key, [sum(dist[j * k:(j + 1) * k]) / k for j in range(len(idx))])
+            score(state_exact, state_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
     result = {
         "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
         "guidance": guidance, "num_timesteps": T, "seed": opts.seed, "precision": precision,
@@ -213,14 +223,16 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
         "trajectory_to_final": to_final.means(), "trajectory_settled": settled.means(),
         "trajectory_exact_match": traj_exact.means(),
+        "trajectory_x_t_edit_distance": state.means(), "trajectory_x_t_exact_match": state_exact.means(),
     }
     if execution.hits:
         result["execution_match"] = execution.means()
         result["trajectory_execution_match"] = traj_execution.means()
+        result["trajectory_x_t_execution_match"] = state_execution.means()
     c, o = result["exact_match"]["chain"], result["exact_match"]["one_call"]
     result["chain_minus_one_call"] = c - o
     groups = by_source(rows, {"exact_match": exact, "execution_match": execution, "diversity": diversity,
-                              "trajectory_edit_distance": traj_input})
+                              "trajectory_edit_distance": traj_input, "trajectory_x_t_edit_distance": state_input})
     if groups:
         result["by_source"] = groups
     return result
@@ -346,6 +358,10 @@ def format_report(r: dict[str, Any]) -> str:
                  f"{row('trajectory_to_final', '.3f')}; already the final program {row('trajectory_settled', '.0%')}; "
                  f"exact match {row('trajectory_exact_match', '.1%')}"
                  + (f"; execution match {row('trajectory_execution_match', '.1%')}" if "trajectory_execution_match" in r else ""))
+    lines.append(f"the chain's state x_t, decoded, at {fracs} of steps: edit distance to the reference "
+                 f"{row('trajectory_x_t_edit_distance', '.3f')}; exact match {row('trajectory_x_t_exact_match', '.1%')}"
+                 + (f"; execution match {row('trajectory_x_t_execution_match', '.1%')}"
+                    if "trajectory_x_t_execution_match" in r else ""))
     for name, g in r.get("by_source", {}).items():
         gem, gex = g["exact_match"], g.get("execution_match", {})
 
@@ -357,7 +373,8 @@ def format_report(r: dict[str, Any]) -> str:
                      f"true L(y) {pair('truth')}; {g['diversity']['identical']:.0%} of inputs get {k} identical; "
                      "trajectory edit distance to the reference "
                      + " / ".join(f"{v:.3f}" for v in g["trajectory_edit_distance"].values())
-                     + f" at {fracs} of steps")
+                     + " (x̂0), " + " / ".join(f"{v:.3f}" for v in g["trajectory_x_t_edit_distance"].values())
+                     + f" (x_t) at {fracs} of steps")
     return "\n".join(lines)
 
 

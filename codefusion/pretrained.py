@@ -210,6 +210,7 @@ class Step(NamedTuple):
     step: int  # denoising steps done
     t: int  # the diffusion timestep the denoiser saw
     code: str  # the code decoded from x̂0 at that step
+    x_t_code: Optional[str] = None  # the code decoded from the chain's state x_t after that step
 
 
 @dataclass
@@ -279,7 +280,7 @@ class CodeFusionModel:
             done = records.add(rows, index, gen)
             paths: dict[int, list[list[Step]]] = {}
             for i, row in done["trajectories"]:
-                paths.setdefault(i, []).append([Step(p["step"], p["t"], p["code"]) for p in row["trajectory"]])
+                paths.setdefault(i, []).append([Step(p["step"], p["t"], p["code"], p.get("x_t_code")) for p in row["trajectory"]])
             for i, rec in done["records"]:
                 traj = paths.get(i, [[] for _ in rec["candidates"]])
                 out.append([Candidate(c["code"], c["score"], traj[j]) for j, c in enumerate(rec["candidates"])])

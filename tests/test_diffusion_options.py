@@ -220,6 +220,32 @@ def test_guidance_extrapolates_from_the_null_context() -> None:
     torch.testing.assert_close(guided.trajectory[-1].pred_x0[:, 0], u + 3.0 * (c - u))
 
 
+def test_trajectory_records_the_chain_state_the_next_step_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each point's `state_tokens` decode x_t itself: the state the denoiser reads at the next step
+    (and, at the last step, the output); `tokens` decode that step's x̂0. Recording changes nothing."""
+    cfg, model, process = tiny("diffusion.parameterization=x0")
+    src, mask = src_batch()
+    common = dict(max_code_len=cfg.data.max_code_len, eos_id=2, steps=4, sampler="ddpm", noise_keys=[0, 1], seed=3)
+    inputs, decoded = [], []
+    denoise, decode = model.denoiser.forward, model.decode
+    monkeypatch.setattr(model.denoiser, "forward", lambda x_t, *a, **k: inputs.append(x_t.clone()) or denoise(x_t, *a, **k))
+    monkeypatch.setattr(model, "decode", lambda x, *a, **k: decoded.append(x.clone()) or decode(x, *a, **k))
+    gen = generate(model, process, src, mask, record_every=1, keep_tensors=True, **common)
+    assert [p.step for p in gen.trajectory] == [1, 2, 3, 4] and len(inputs) == 4
+    # Per step 1..3 the generator decodes x̂0 then the state; then the output once.
+    assert len(decoded) == 2 * 3 + 1
+    for step in range(3):
+        torch.testing.assert_close(decoded[2 * step + 1], inputs[step + 1], rtol=0, atol=0)
+        expect = decode(inputs[step + 1], model.encode(src, mask), mask)[1].argmax(-1)  # one candidate: no ranking
+        assert torch.equal(gen.trajectory[step].state_tokens[:, 0], expect)
+    assert torch.equal(gen.trajectory[-1].state_tokens, gen.tokens)
+    # The state at the first step is mostly noise: x_t is far from x̂0 there.
+    assert (decoded[1] - decoded[0]).norm() > 0.5 * decoded[1].norm()
+    monkeypatch.undo()
+    plain = generate(model, process, src, mask, **common)
+    assert torch.equal(plain.tokens, gen.tokens) and torch.equal(plain.score, gen.score)
+
+
 def test_guidance_needs_a_null_context() -> None:
     cfg, model, process = tiny()
     src, mask = src_batch()
@@ -325,6 +351,13 @@ def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert r["trajectory_to_final"]["1"] == 0.0 and r["trajectory_settled"]["1"] == 1.0
     assert r["trajectory_exact_match"]["1"] <= em["chain_top3"]
     assert "already the final program" in text
+    # The chain's state x_t, decoded: at the last step it is the output, so it matches x̂0's
+    # figures there (a model this small writes nothing right at any step).
+    for key in ("trajectory_x_t_edit_distance", "trajectory_x_t_exact_match", "trajectory_x_t_execution_match"):
+        assert set(r[key]) == fracs and all(0.0 <= v <= 1.0 for v in r[key].values())
+    assert r["trajectory_x_t_edit_distance"]["1"] == pytest.approx(r["trajectory_edit_distance"]["1"])
+    assert r["trajectory_x_t_exact_match"]["1"] == r["trajectory_exact_match"]["1"]
+    assert "the chain's state x_t, decoded" in text
     assert 0.0 <= r["diversity"]["identical"] <= 1.0 and 0.0 <= r["diversity"]["edit_distance"] <= 1.0
     # Same seed, other batch size: the same report (per-(input, candidate) noise streams).
     again = tmp_path / "again.json"
@@ -364,6 +397,8 @@ def test_diagnose_per_source(sc_ckpt: Path, tmp_path: Path, capsys) -> None:
     assert sum(g["inputs"] * g["diversity"]["identical"] for g in groups.values()) / 4 == pytest.approx(r["diversity"]["identical"])
     for frac, whole in r["trajectory_edit_distance"].items():  # k candidates per input: input means weigh up too
         assert sum(g["inputs"] * g["trajectory_edit_distance"][frac] for g in groups.values()) / 4 == pytest.approx(whole)
+    for frac, whole in r["trajectory_x_t_edit_distance"].items():
+        assert sum(g["inputs"] * g["trajectory_x_t_edit_distance"][frac] for g in groups.values()) / 4 == pytest.approx(whole)
     assert "source cornet (2 inputs), exact / execution: chain" in text
     assert "trajectory edit distance to the reference " in text.split("source cornet")[1].splitlines()[0]
     # One source only: no breakdown.

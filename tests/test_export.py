@@ -96,7 +96,7 @@ def test_codefusion_model_api_matches_sample_py(runs, tmp_path: Path) -> None:
     # Trajectories: recorded every 2 steps and at the last, whose code is the output; same samples.
     traced = model.generate(TEXTS[:1], num_candidates=2, steps=5, seed=3, record_every=2)[0]
     assert [s.step for s in traced[0].trajectory] == [2, 4, 5]
-    assert all(c.trajectory[-1].code == c.code for c in traced)
+    assert all(c.trajectory[-1].code == c.trajectory[-1].x_t_code == c.code for c in traced)
     assert [c.code for c in traced] == [c.code for c in model.generate(TEXTS[:1], num_candidates=2, steps=5, seed=3)[0]]
     with pytest.raises(ValueError, match="steps=500 must be in"):
         model.generate(TEXTS, steps=500)

@@ -130,12 +130,15 @@ def test_trajectory_file_schema_and_recording_changes_nothing(ckpt: Path, tmp_pa
         assert r["trajectory"][-1]["t"] == 0 and r["language"] == "cf" and r["num_timesteps"] == 100
         final = preds[0 if r["id"] == "a" else 1]["candidates"][r["candidate"]]["code"]
         assert r["trajectory"][-1]["code"] == final  # the last recorded step is the output
+        assert r["trajectory"][-1]["x_t_code"] == final  # ... and the chain's final state
         if r["id"] == "a":
             from codefusion.edit_distance import normalized_edit_distance
 
-            assert all(p["edit_distance"] == normalized_edit_distance(p["code"], "GreaterThan(4)") for p in r["trajectory"])
+            assert all(p["edit_distance"] == normalized_edit_distance(p["code"], "GreaterThan(4)")
+                       and p["x_t_edit_distance"] == normalized_edit_distance(p["x_t_code"], "GreaterThan(4)")
+                       for p in r["trajectory"])
         else:
-            assert all(p["edit_distance"] is None for p in r["trajectory"])
+            assert all(p["edit_distance"] is None and p["x_t_edit_distance"] is None for p in r["trajectory"])
     raw = torch.load(tmp_path / "rec.trajectory.pt", weights_only=True)
     assert raw["pred_x0"].shape[:3] == (2, 2, 3) and raw["steps"] == [4, 8, 10] and raw["ids"] == ["a", "b"]
     capsys.readouterr()
@@ -143,6 +146,8 @@ def test_trajectory_file_schema_and_recording_changes_nothing(ckpt: Path, tmp_pa
     assert "GreaterThan(4)" in capsys.readouterr().out
     assert trajectory_main(["plot", f"files=[{tmp_path / 'rec.trajectory.jsonl'}]", f"out={tmp_path / 'f.png'}"]) == 0
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert trajectory_main(["plot", f"files=[{tmp_path / 'rec.trajectory.jsonl'}]", f"out={tmp_path / 'g.png'}", "of=both"]) == 0
+    assert "rec (x̂0), rec (x_t)" in capsys.readouterr().out
 
 
 def test_unconditional_recording_changes_nothing(ckpt: Path, tmp_path: Path) -> None:

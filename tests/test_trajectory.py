@@ -83,6 +83,34 @@ def test_plot_writes_png(files: tuple[Path, Path], tmp_path: Path, label_by: str
     assert ("cf, py" if label_by == "file" else "cf, python") in said
 
 
+def test_the_decoded_state_x_t(files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [row("1", "A(5)", 4, [(1, "A(5)", 0.0), (2, "A(5)", 0.0), (4, "A(5)", 0.0)])]
+    for point, (code, dist) in zip(rows[0]["trajectory"], [("#@!", 1.0), ("A(", 0.5), ("A(5)", 0.0)]):
+        point.update(x_t_code=code, x_t_edit_distance=dist)
+    path = write(tmp_path / "both.trajectory.jsonl", rows)
+    got = read_trajectories(path)
+    assert mean_curve(got) == ([1, 2, 4], [0.0, 0.0, 0.0])
+    assert mean_curve(got, of="x_t") == ([1, 2, 4], [1.0, 0.5, 0.0])
+    out = tmp_path / "fig.png"
+    assert main(["plot", f"files=[{path}]", f"out={out}", "of=both"]) == 0
+    assert "2 curve(s): both (x̂0), both (x_t)" in capsys.readouterr().out
+    assert main(["show", f"file={path}", "id=1", "of=x_t"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].endswith("decoded state x_t") and said[4].split()[2:] == ["1.00", "#@!"]
+    # A file written before x_t was recorded: one line saying so, for plot and show alike.
+    assert main(["plot", f"files=[{files[0]}]", f"out={out}", "of=x_t"]) == 2
+    assert "no decoded x_t in this trajectory" in capsys.readouterr().err
+    assert main(["show", f"file={files[0]}", "id=1", "of=x_t"]) == 2
+    assert "has no decoded x_t" in capsys.readouterr().err
+    assert main(["plot", f"files=[{path}]", f"out={out}", "of=xt"]) == 2
+    assert "of=xt must be x0, x_t or both" in capsys.readouterr().err
+    # Half a state (code without its edit distance) is a broken file.
+    del rows[0]["trajectory"][1]["x_t_edit_distance"]
+    write(path, rows)
+    with pytest.raises(TrajectoryError, match=r"trajectory\[1\]: missing key\(s\) x_t_edit_distance"):
+        read_trajectories(path)
+
+
 def test_show_prints_the_program_emerging(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", f"file={files[0]}", "id=1", "candidate=1"]) == 0
     lines = capsys.readouterr().out.splitlines()

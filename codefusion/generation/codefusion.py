@@ -43,7 +43,7 @@ class SamplingOptions:
     steps: Optional[int] = None  # denoising steps; None: the model's T (the paper's 1200)
     decode: DecodeMode = "decoder"  # D + H (the paper), or grounding: nearest vocabulary embedding
     clamp_from: Optional[int] = None  # snap x̂0 to the vocabulary from this step (1-based); None: never
-    record_every: int = 0  # decode x̂0 into a TrajectoryPoint every M steps and at the last
+    record_every: int = 0  # decode x̂0 and the state x_t into a TrajectoryPoint every M steps and at the last
     keep_tensors: bool = False  # with record_every: keep x̂0 itself in each point
     unconditional: bool = False  # E_s replaced by Gaussian noise, resampled every step
     guidance: float = 1.0  # classifier-free guidance w (1: the conditional prediction alone)
@@ -115,14 +115,15 @@ class CodeFusionGenerator:
         smp = get_sampler(o.sampler, process)
         smp.set_timesteps(n_steps)
         clamp = clamp_to_vocabulary(model.embedding_table(), o.clamp_from) if o.clamp_from is not None else None
-        recorded: list[tuple[int, int, Tensor, Optional[Tensor]]] = []
+        recorded: list[tuple[int, int, Tensor, Optional[Tensor], Tensor]] = []
         start, recording = time.perf_counter(), 0.0
         for rec in sample_loop(model_fn, smp, x_T, generator=noise, pred_x0_fn=clamp):
             step = rec.index + 1
             if o.record_every and step % o.record_every == 0 and step < n_steps:
                 t0 = time.perf_counter()
                 recorded.append((step, rec.t, self._token_logp(rec.pred_x0, context[0], mask, o.decode).argmax(-1),
-                                 rec.pred_x0.float().clone() if o.keep_tensors else None))
+                                 rec.pred_x0.float().clone() if o.keep_tensors else None,
+                                 self._token_logp(rec.x_s, context[0], mask, o.decode).argmax(-1)))
                 recording += time.perf_counter() - t0
             x0 = rec.x_s
         if device.type == "cuda":
@@ -132,7 +133,7 @@ class CodeFusionGenerator:
         logp = self._token_logp(x0, ctx, mask, o.decode)
         tokens = logp.argmax(-1)  # (B*k, n)
         if o.record_every:  # the last step is always recorded: it is the output itself
-            recorded.append((n_steps, int(smp.timesteps[-1]), tokens, x0.float().clone() if o.keep_tensors else None))
+            recorded.append((n_steps, int(smp.timesteps[-1]), tokens, x0.float().clone() if o.keep_tensors else None, tokens))
         tok_logp = logp.gather(-1, tokens[..., None]).squeeze(-1)
         keep = upto_first_eos(tokens, self.eos_id)
         score = ((tok_logp * keep).sum(-1) / keep.sum(-1)).view(b, k)
@@ -141,7 +142,8 @@ class CodeFusionGenerator:
         def ranked(x: Tensor) -> Tensor:  # (B*k, ...) -> (B, k, ...) best first
             return in_order(x.reshape(b, k, *x.shape[1:]), order)
 
-        trajectory = [TrajectoryPoint(s, t, ranked(tk), ranked(px) if px is not None else None) for s, t, tk, px in recorded]
+        trajectory = [TrajectoryPoint(s, t, ranked(tk), ranked(px) if px is not None else None, ranked(st))
+                      for s, t, tk, px, st in recorded]
         return Generation(ranked(tokens), score.gather(1, order), trajectory, n_steps, loop_seconds)
 
     def _model_fn(self, e_s: Tensor, mask: Tensor, context: list[Tensor], noise: Noise,

@@ -26,6 +26,9 @@ class TrajectoryPoint:
     t: int  # the original diffusion timestep the denoiser saw at that step
     tokens: Tensor  # (B, k, n) tokens decoded from x̂0, candidates in the final rank order
     pred_x0: Optional[Tensor] = None  # (B, k, n, d) x̂0 itself, when asked for (keep_tensors)
+    # (B, k, n) tokens decoded from the chain's state after the step, x_t itself (what the paper's
+    # Figures 2-5 most likely decode: their curves start from pure noise); the output at the last step
+    state_tokens: Optional[Tensor] = None
 
 
 @dataclass

@@ -49,7 +49,7 @@ class GenerateOptions:
     clamp_from: int = 1  # ... from this denoising step on (1 = every step)
     unconditional: bool = False  # E_s replaced by noise resampled every step (pre-training task)
     guidance: float = 0.0  # classifier-free guidance w (0: the checkpoint's eval.guidance; 1: none)
-    record_every: int = 0  # record x̂0's code every M steps (and at the last)
+    record_every: int = 0  # record the code of x̂0 and of the state x_t every M steps (and at the last)
     save_tensors: bool = False  # with record_every: keep the raw x̂0 tensors too
     compile: bool = False  # torch.compile the denoiser
     # baselines only

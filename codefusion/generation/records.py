@@ -102,9 +102,14 @@ class Records:
             for position, c in enumerate(order):
                 points = []
                 for p in gen.trajectory:
-                    code = decode_code(tok, p.tokens[j, c].tolist())
-                    dist = normalized_edit_distance(code, reference) if reference is not None else None
-                    points.append({"step": p.step, "t": p.t, "code": code, "edit_distance": dist})
+                    point = {"step": p.step, "t": p.t}
+                    for prefix, tokens in (("", p.tokens), ("x_t_", p.state_tokens)):
+                        if tokens is not None:
+                            code = decode_code(tok, tokens[j, c].tolist())
+                            point[f"{prefix}code"] = code
+                            point[f"{prefix}edit_distance"] = (normalized_edit_distance(code, reference)
+                                                               if reference is not None else None)
+                    points.append(point)
                 traj = {"id": record["id"], "nl": row["nl"], "reference": reference, **self.meta,
                         "candidate": position, "trajectory": points}
                 out["trajectories"].append((idx, traj))
