@@ -27,8 +27,8 @@ stdout only), for the same inputs:
   (`trajectory_to_final`) and the share already equal to it (`trajectory_settled`), which show
   when a chain commits even where it commits to another right program than the reference; and
   its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`);
-  and the same edit distance and matches for the chain's state x_t itself, decoded by D + H
-  (`trajectory_x_t_edit_distance`, `trajectory_x_t_exact_match`, ...). x̂0 shows when the model
+  and the same edit distances and matches for the chain's state x_t itself, decoded by D + H
+  (`trajectory_x_t_edit_distance`, `trajectory_x_t_to_final`, `trajectory_x_t_exact_match`, ...). x̂0 shows when the model
   decides; x_t is the noisy state the paper's Figure 2 most likely decodes (its curves start at
   100% after 0 steps), and it falls however early the model decides;
 - `by_source`, when the rows name two or more sources (the CF test split: `cornet`, `nltocf`):
@@ -173,6 +173,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
     to_final, settled, traj_exact, traj_execution = Tally(), Tally(), Tally(), Tally()
     traj_input = Tally()  # the trajectory's edit distance to the reference, per input (mean over its k)
     state, state_input, state_exact, state_execution = Tally(), Tally(), Tally(), Tally()  # the same for x_t
+    state_to_final = Tally()
     token_acc = Tally()  # mean over inputs of the per-input share of code tokens right
     k = opts.num_candidates
     for start in range(0, len(rows), opts.batch_size):
@@ -213,6 +214,7 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
             dist = [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)]
             state.add(key, dist)
             state_input.add(key, [sum(dist[j * k:(j + 1) * k]) / k for j in range(len(idx))])
+            state_to_final.add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
             score(state_exact, state_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
     result = {
         "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
@@ -223,7 +225,8 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
         "trajectory_to_final": to_final.means(), "trajectory_settled": settled.means(),
         "trajectory_exact_match": traj_exact.means(),
-        "trajectory_x_t_edit_distance": state.means(), "trajectory_x_t_exact_match": state_exact.means(),
+        "trajectory_x_t_edit_distance": state.means(), "trajectory_x_t_to_final": state_to_final.means(),
+        "trajectory_x_t_exact_match": state_exact.means(),
     }
     if execution.hits:
         result["execution_match"] = execution.means()
@@ -359,7 +362,8 @@ def format_report(r: dict[str, Any]) -> str:
                  f"exact match {row('trajectory_exact_match', '.1%')}"
                  + (f"; execution match {row('trajectory_execution_match', '.1%')}" if "trajectory_execution_match" in r else ""))
     lines.append(f"the chain's state x_t, decoded, at {fracs} of steps: edit distance to the reference "
-                 f"{row('trajectory_x_t_edit_distance', '.3f')}; exact match {row('trajectory_x_t_exact_match', '.1%')}"
+                 f"{row('trajectory_x_t_edit_distance', '.3f')}, to the final program {row('trajectory_x_t_to_final', '.3f')}; "
+                 f"exact match {row('trajectory_x_t_exact_match', '.1%')}"
                  + (f"; execution match {row('trajectory_x_t_execution_match', '.1%')}"
                     if "trajectory_x_t_execution_match" in r else ""))
     for name, g in r.get("by_source", {}).items():
