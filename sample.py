@@ -14,6 +14,8 @@ CPU smoke run on the quickstart's run directory:
 Top-5 on a test split with the paper's sampler, the denoising trajectory every 100 steps (beside the output):
     python sample.py ckpt=runs/py/checkpoints/last.ckpt data=data/python split=test num_candidates=5 \\
         sampler=ddpm steps=1200 record_every=100 out=preds.jsonl   # -> preds.jsonl, preds.trajectory.jsonl
+    (each recorded step holds the code decoded from x̂0 and from the chain's state x_t;
+    python -m codefusion.trajectory plot files=[preds.trajectory.jsonl] out=fig.png of=both draws both)
 Four GPUs (Lightning's predict loop, each GPU a shard of the inputs, one merged output):
     python sample.py ckpt=... data=data/python devices=4 device=cuda out=preds.jsonl
 
