@@ -28,7 +28,7 @@ stdout only), for the same inputs:
   when a chain commits even where it commits to another right program than the reference; and
   its exact (and execution) match (`trajectory_exact_match`, `trajectory_execution_match`);
   and the same edit distances and matches for the chain's state x_t itself, decoded by D + H
-  (`trajectory_x_t_edit_distance`, `trajectory_x_t_to_final`, `trajectory_x_t_exact_match`, ...). x̂0 shows when the model
+  (`trajectory_x_t_edit_distance`, `_to_final`, `_settled`, `_exact_match`, `_execution_match`). x̂0 shows when the model
   decides; x_t is the noisy state the paper's Figure 2 most likely decodes (its curves start at
   100% after 0 steps), and it falls however early the model decides;
 - `by_source`, when the rows name two or more sources (the CF test split: `cornet`, `nltocf`):
@@ -64,6 +64,7 @@ from codefusion.networks.codefusion import nearest_tokens
 from codefusion.precision import autocast, check_precision, describe, resolve_precision
 
 TRAJECTORY_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+TRAJECTORY_FIGURES = ("edit_distance", "input", "to_final", "settled", "exact_match", "execution_match")
 
 
 @dataclass
@@ -169,11 +170,10 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
                         SplitReport("diagnose"), cfg.data.cache_dir)
     print(f"diagnose: {describe(precision, opts.precision, 'cpu')}", file=sys.stderr)  # after the inputs' errors
     ts = sorted({round(f * (T - 1)) for f in opts.t_fractions})
-    exact, execution, diversity, traj = Tally(), Tally(), Tally(), Tally()
-    to_final, settled, traj_exact, traj_execution = Tally(), Tally(), Tally(), Tally()
-    traj_input = Tally()  # the trajectory's edit distance to the reference, per input (mean over its k)
-    state, state_input, state_exact, state_execution = Tally(), Tally(), Tally(), Tally()  # the same for x_t
-    state_to_final = Tally()
+    exact, execution, diversity = Tally(), Tally(), Tally()
+    # The trajectory's figures for each decoding: "" the x̂0, "x_t_" the chain's state. `input`: the
+    # edit distance to the reference per input (mean over its k), for the per-source breakdown.
+    traj = {which: {name: Tally() for name in TRAJECTORY_FIGURES} for which in ("", "x_t_")}
     token_acc = Tally()  # mean over inputs of the per-input share of code tokens right
     k = opts.num_candidates
     for start in range(0, len(rows), opts.batch_size):
@@ -202,40 +202,36 @@ def run(opts: DiagnoseOptions) -> dict[str, Any]:
         finals = [decode_code(tok, final.tokens[j, c].tolist()) for j, c in pairs]
         for frac in TRAJECTORY_FRACTIONS:
             point = nearest_point(gen.trajectory, frac * steps)
-            codes = [decode_code(tok, point.tokens[j, c].tolist()) for j, c in pairs]
             key = f"{frac:g}"
-            dist = [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)]
-            traj.add(key, dist)
-            traj_input.add(key, [sum(dist[j * k:(j + 1) * k]) / k for j in range(len(idx))])
-            to_final.add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
-            settled.add(key, [float(code == end) for code, end in zip(codes, finals)])
-            score(traj_exact, traj_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
-            codes = [decode_code(tok, point.state_tokens[j, c].tolist()) for j, c in pairs]
-            dist = [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)]
-            state.add(key, dist)
-            state_input.add(key, [sum(dist[j * k:(j + 1) * k]) / k for j in range(len(idx))])
-            state_to_final.add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
-            score(state_exact, state_execution, key, codes, [refs[j] for j, _ in pairs], [rows[idx[j]] for j, _ in pairs])
+            for which, tokens in (("", point.tokens), ("x_t_", point.state_tokens)):
+                t = traj[which]
+                codes = [decode_code(tok, tokens[j, c].tolist()) for j, c in pairs]
+                dist = [normalized_edit_distance(code, refs[j]) for code, (j, _) in zip(codes, pairs)]
+                t["edit_distance"].add(key, dist)
+                t["input"].add(key, [sum(dist[j * k:(j + 1) * k]) / k for j in range(len(idx))])
+                t["to_final"].add(key, [normalized_edit_distance(code, end) for code, end in zip(codes, finals)])
+                t["settled"].add(key, [float(code == end) for code, end in zip(codes, finals)])
+                score(t["exact_match"], t["execution_match"], key, codes, [refs[j] for j, _ in pairs],
+                      [rows[idx[j]] for j, _ in pairs])
     result = {
         "ckpt": opts.ckpt, "inputs": len(rows), "num_candidates": k, "sampler": sampler, "steps": steps,
         "guidance": guidance, "num_timesteps": T, "seed": opts.seed, "precision": precision,
         "exact_match": exact.means(), "q_sample_t": ts,
         "q_sample_token_accuracy": {who: {str(t): token_acc.means()[f"snap_{who}_t{t}"] for t in ts}
                                     for who in ("x_t", "denoiser")},
-        "diversity": diversity.means(), "trajectory_edit_distance": traj.means(),
-        "trajectory_to_final": to_final.means(), "trajectory_settled": settled.means(),
-        "trajectory_exact_match": traj_exact.means(),
-        "trajectory_x_t_edit_distance": state.means(), "trajectory_x_t_to_final": state_to_final.means(),
-        "trajectory_x_t_exact_match": state_exact.means(),
+        "diversity": diversity.means(),
     }
+    for which, figures in traj.items():
+        for name, tally in figures.items():
+            if name != "input" and tally.hits:  # no execution match without CF tables
+                result[f"trajectory_{which}{name}"] = tally.means()
     if execution.hits:
         result["execution_match"] = execution.means()
-        result["trajectory_execution_match"] = traj_execution.means()
-        result["trajectory_x_t_execution_match"] = state_execution.means()
     c, o = result["exact_match"]["chain"], result["exact_match"]["one_call"]
     result["chain_minus_one_call"] = c - o
     groups = by_source(rows, {"exact_match": exact, "execution_match": execution, "diversity": diversity,
-                              "trajectory_edit_distance": traj_input, "trajectory_x_t_edit_distance": state_input})
+                              "trajectory_edit_distance": traj[""]["input"],
+                              "trajectory_x_t_edit_distance": traj["x_t_"]["input"]})
     if groups:
         result["by_source"] = groups
     return result

@@ -353,10 +353,10 @@ def test_diagnose_reports_every_probe(sc_ckpt: Path, tmp_path: Path, capsys) -> 
     assert "already the final program" in text
     # The chain's state x_t, decoded: at the last step it is the output, so it matches x̂0's
     # figures there (a model this small writes nothing right at any step).
-    for key in ("trajectory_x_t_edit_distance", "trajectory_x_t_to_final", "trajectory_x_t_exact_match",
+    for key in ("trajectory_x_t_edit_distance", "trajectory_x_t_to_final", "trajectory_x_t_settled", "trajectory_x_t_exact_match",
                 "trajectory_x_t_execution_match"):
         assert set(r[key]) == fracs and all(0.0 <= v <= 1.0 for v in r[key].values())
-    assert r["trajectory_x_t_to_final"]["1"] == 0.0
+    assert r["trajectory_x_t_to_final"]["1"] == 0.0 and r["trajectory_x_t_settled"]["1"] == 1.0
     assert r["trajectory_x_t_edit_distance"]["1"] == pytest.approx(r["trajectory_edit_distance"]["1"])
     assert r["trajectory_x_t_exact_match"]["1"] == r["trajectory_exact_match"]["1"]
     assert "the chain's state x_t, decoded" in text
