@@ -528,6 +528,9 @@ def omegaconf_message(e: OmegaConfBaseException) -> str:
         if key == "baseline.arch":
             return "unknown config key 'baseline.arch': it is now the top-level key `system` (codefusion | seq2seq | causal_lm)"
         return f"unknown config key '{key}'"
+    if "Cannot convert 'DictConfig'" in first or "Cannot convert 'ListConfig'" in first:
+        # key=value is read as YAML: "a: b" is a mapping, "[a]" a list; quoting keeps it text
+        first += f" (the value is read as YAML; to pass it as text, quote it: '{key or 'key'}=\"...\"')"
     return f"bad value for '{key}': {first}" if key else first
 
 

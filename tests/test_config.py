@@ -73,6 +73,8 @@ def test_paper_size_parameter_counts() -> None:
     ("train.max_steps=0", "train.max_steps must be positive"),
     ("eval.sample_steps=5000", "eval.sample_steps: steps=5000 must be in"),
     ("pretrain.mix=1.0", "pretrain.mix must be in [0, 1), got 1.0"),
+    ("train.run_dir=a: b", """bad value for 'train.run_dir': Cannot convert 'DictConfig' to string: '{'a': 'b'}' """
+                           """(the value is read as YAML; to pass it as text, quote it: 'train.run_dir="..."')"""),
     ("pretrain.mix=0.3", "pretrain.mix=0.3 mixes the code-only corpus into fine-tuning on data.source=jsonl; data.source is synthetic_cf"),
 ])
 def test_bad_config_names_the_key(override: str, needle: str) -> None:
